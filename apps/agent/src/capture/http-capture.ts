@@ -1,0 +1,126 @@
+/**
+ * One HTTP capture session on this host: the socket-level kernel source feeding
+ * the HTTP/1.x decoder, header policy applied, records handed out in batches.
+ * Owns the budgets (max records, duration) and the completeness counters that a
+ * job reports: seen in kernel, emitted, lost, truncated, malformed, delivered.
+ */
+import type { HttpRecord } from "@hdrcap/api/records";
+import type { CapturedChunk } from "./chunk.ts";
+import { createHeaderPolicy, type HeaderPolicyOptions } from "./http/header-policy.ts";
+import { HttpDecoder } from "./http/http-decoder.ts";
+import type { HttpDecoderCounters } from "./http/counters.ts";
+import { SocketCaptureSource, type SocketCaptureCounters, type SocketCaptureFilter } from "./socket/socket-capture-source.ts";
+
+export type StopReason = "requested" | "max-records" | "duration" | "error";
+
+export interface HttpCaptureOptions {
+  filter: SocketCaptureFilter;
+  policy?: HeaderPolicyOptions;
+  /** Receives completed records in batches (at most one batch per drain tick). */
+  onRecords: (records: HttpRecord[]) => void;
+  /** Called once when the capture stops by itself (budget reached). */
+  onStop?: (reason: StopReason) => void;
+  maxRecords?: number;
+  durationSeconds?: number;
+  drainIntervalMs?: number;
+  /** Connections idle this long are forgotten by the decoder. */
+  idleConnectionSeconds?: number;
+}
+
+export interface HttpCaptureCounters {
+  kernel: SocketCaptureCounters;
+  decoder: HttpDecoderCounters;
+  /** Records handed to onRecords. */
+  recordsDelivered: number;
+  /** Records completed after the max-records budget was reached (not delivered, counted). */
+  recordsOverBudget: number;
+}
+
+export class HttpCapture {
+  private readonly decoder: HttpDecoder;
+  private readonly source: SocketCaptureSource;
+  private readonly options: HttpCaptureOptions;
+  private recordsDelivered = 0;
+  private recordsOverBudget = 0;
+  private stopped: StopReason | null = null;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private finalKernelCounters: SocketCaptureCounters | undefined;
+
+  private constructor(options: HttpCaptureOptions) {
+    this.options = options;
+    this.decoder = new HttpDecoder({ policy: createHeaderPolicy(options.policy ?? { redactMode: "mask" }) });
+    this.source = SocketCaptureSource.open({
+      ...options.filter,
+      drainIntervalMs: options.drainIntervalMs,
+      onChunks: (chunks) => this.onChunks(chunks),
+    });
+    const idleNs = BigInt(options.idleConnectionSeconds ?? 300) * 1_000_000_000n;
+    const sweep = setInterval(() => this.decoder.expireIdle(BigInt(Date.now()) * 1_000_000n - idleNs), 10_000);
+    sweep.unref();
+    this.timers.push(sweep);
+    if (options.durationSeconds) {
+      const t = setTimeout(() => this.stopBecause("duration"), options.durationSeconds * 1000);
+      t.unref();
+      this.timers.push(t);
+    }
+  }
+
+  static start(options: HttpCaptureOptions): HttpCapture {
+    return new HttpCapture(options);
+  }
+
+  get stopReason(): StopReason | null {
+    return this.stopped;
+  }
+
+  updateFilter(filter: SocketCaptureFilter): void {
+    this.source.updateFilter(filter);
+  }
+
+  counters(): HttpCaptureCounters {
+    return {
+      kernel: this.finalKernelCounters ?? this.source.counters(),
+      decoder: this.decoder.counters(),
+      recordsDelivered: this.recordsDelivered,
+      recordsOverBudget: this.recordsOverBudget,
+    };
+  }
+
+  /** Delivers what is buffered, detaches the kernel programs. Idempotent. */
+  stop(reason: StopReason = "requested"): void {
+    if (this.stopped) return;
+    for (const t of this.timers) clearInterval(t);
+    this.finalKernelCounters = this.source.counters();
+    this.source.close(); // drains the ring buffer one last time
+    this.stopped = reason;
+  }
+
+  private stopBecause(reason: StopReason): void {
+    if (this.stopped) return;
+    // Stop from outside the drain callback: close() drains synchronously.
+    setImmediate(() => {
+      if (this.stopped) return;
+      this.stop(reason);
+      this.options.onStop?.(reason);
+    });
+  }
+
+  private onChunks(chunks: CapturedChunk[]): void {
+    const records = this.decoder.push(chunks);
+    if (records.length === 0) return;
+    const max = this.options.maxRecords;
+    let deliver = records;
+    if (max !== undefined) {
+      const room = Math.max(0, max - this.recordsDelivered);
+      if (records.length > room) {
+        deliver = records.slice(0, room);
+        this.recordsOverBudget += records.length - room;
+      }
+    }
+    if (deliver.length > 0) {
+      this.recordsDelivered += deliver.length;
+      this.options.onRecords(deliver);
+    }
+    if (max !== undefined && this.recordsDelivered >= max) this.stopBecause("max-records");
+  }
+}

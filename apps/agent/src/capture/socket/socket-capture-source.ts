@@ -1,0 +1,242 @@
+/**
+ * Socket-level HTTP/1.x capture: loads bpf/src/http_sock.bpf.c, keeps its
+ * filter maps in step with the caller's filter, drains the ring buffer on a
+ * short timer (the kernel submits without wakeups) and hands decoded chunks
+ * to onChunks in batches.
+ */
+import { httpSockObjectPath } from "@hdrcap/bpf/paths";
+import type { CapturedChunk } from "../chunk.ts";
+import {
+  BpfObject,
+  type BpfMap,
+  type BpfProgramInfo,
+  type LibbpfLogger,
+  RingBufferReader,
+  bootToWallOffsetNs,
+  numPossibleCpus,
+  setLibbpfLogger,
+  sumPerCpuArray,
+} from "../../libbpf/libbpf.ts";
+import { HDRCAP_CNT__COUNT, hdrcapCounter } from "../record-layout.generated.ts";
+import { assertCaptureReady } from "../system-check.ts";
+import { decodeDrainedRecords } from "./decode-chunk-event.ts";
+import {
+  type NormalizedSocketCaptureFilter,
+  type SocketCaptureFilter,
+  encodeConfig,
+  filterSetKeys,
+  normalizeFilter,
+} from "./socket-filter.ts";
+
+export type { NormalizedSocketCaptureFilter, RoleFilter, SocketCaptureFilter } from "./socket-filter.ts";
+
+export interface SocketCaptureOptions extends SocketCaptureFilter {
+  /** Receives decoded chunks in batches, in ring-buffer order. */
+  onChunks: (chunks: CapturedChunk[]) => void;
+  /** An exception thrown by onChunks; default: printed to stderr. */
+  onError?: (err: unknown) => void;
+  /** How often the ring buffer is drained; default 20 ms. */
+  drainIntervalMs?: number;
+  /** Ring buffer size, rounded up to a power of two; default 8 MiB. */
+  ringBufferBytes?: number;
+  /** libbpf's own messages (verifier log etc.); default: dropped. */
+  libbpfLogger?: LibbpfLogger;
+  /** Skip mounting tracefs/bpffs and the privilege check (already done). */
+  skipSystemCheck?: boolean;
+}
+
+/** Kernel counters summed over CPUs, plus the decoder's own. */
+export interface SocketCaptureCounters {
+  syscallsSeen: bigint;
+  chunksEmitted: bigint;
+  ringbufFull: bigint;
+  truncated: bigint;
+  bytesUncopied: bigint;
+  connsTracked: bigint;
+  connsHttp: bigint;
+  connsNotHttp: bigint;
+  readErrors: bigint;
+  /** Records drained from the ring buffer. */
+  recordsDrained: bigint;
+  /** Records skipped because they did not decode. */
+  recordsMalformed: bigint;
+}
+
+const DRAIN_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/** HDRCAP_CNT_SYSCALLS_SEEN -> syscallsSeen */
+function counterKey(enumName: string): string {
+  return enumName
+    .replace(/^HDRCAP_CNT_/, "")
+    .toLowerCase()
+    .replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function roundUpPow2(n: number): number {
+  let p = 4096;
+  while (p < n) p *= 2;
+  return p;
+}
+
+export class SocketCaptureSource {
+  private readonly obj: BpfObject;
+  private readonly ring: RingBufferReader;
+  private readonly configMap: BpfMap;
+  private readonly countersMap: BpfMap;
+  private readonly setMaps: Record<"filter_tgids" | "filter_cgroups" | "filter_ports", BpfMap>;
+  private readonly drainBuffer = Buffer.alloc(DRAIN_BUFFER_BYTES);
+  private readonly connIdBase: bigint;
+  private readonly onChunks: (chunks: CapturedChunk[]) => void;
+  private readonly onError: (err: unknown) => void;
+  private filter: NormalizedSocketCaptureFilter;
+  private generation = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private recordsDrained = 0n;
+  private recordsMalformed = 0n;
+  private closed = false;
+
+  private constructor(obj: BpfObject, options: SocketCaptureOptions, filter: NormalizedSocketCaptureFilter) {
+    this.obj = obj;
+    this.onChunks = options.onChunks;
+    this.onError = options.onError ?? ((err) => console.error("socket capture: onChunks failed:", err));
+    this.filter = filter;
+    // Distinct ids across agent restarts: a run would need 10^6 connections
+    // per millisecond of uptime to reach the next run's range.
+    this.connIdBase = BigInt(Date.now()) * 1_000_000n;
+    this.configMap = obj.map("hdrcap_cfg");
+    this.countersMap = obj.map("counters");
+    this.setMaps = {
+      filter_tgids: obj.map("filter_tgids"),
+      filter_cgroups: obj.map("filter_cgroups"),
+      filter_ports: obj.map("filter_ports"),
+    };
+    this.ring = RingBufferReader.open(obj.map("events"));
+  }
+
+  /** Loads and attaches the programs with the given filter and starts draining. */
+  static open(options: SocketCaptureOptions): SocketCaptureSource {
+    const filter = normalizeFilter(options);
+    if (!options.skipSystemCheck) assertCaptureReady();
+    setLibbpfLogger(options.libbpfLogger);
+    const obj = BpfObject.open(httpSockObjectPath);
+    let source: SocketCaptureSource | undefined;
+    try {
+      obj.setMapMaxEntries("scratch_buf", numPossibleCpus());
+      obj.setMapMaxEntries("events", roundUpPow2(options.ringBufferBytes ?? 8 * 1024 * 1024));
+      obj.load();
+      source = new SocketCaptureSource(obj, options, filter);
+      // Filters are in the maps before the first program runs.
+      source.writeFilter(filter, emptyFilter());
+      obj.attachAll();
+    } catch (err) {
+      source?.ring.close();
+      obj.close();
+      throw err;
+    }
+    const interval = options.drainIntervalMs ?? 20;
+    source.timer = setInterval(() => source.drainNow(), interval);
+    source.timer.unref();
+    return source;
+  }
+
+  /** Changes the filter while running. Fields given replace the current ones; absent fields stay. */
+  updateFilter(patch: SocketCaptureFilter): void {
+    this.assertOpen();
+    const next = normalizeFilter({ ...this.filter, ...stripUndefined(patch) });
+    this.writeFilter(next, this.filter);
+    this.filter = next;
+  }
+
+  /** The filter in force. */
+  currentFilter(): NormalizedSocketCaptureFilter {
+    return structuredClone(this.filter);
+  }
+
+  /**
+   * Drains everything in the ring buffer now and delivers it (the timer does
+   * this every drainIntervalMs). Returns the number of chunks delivered.
+   */
+  drainNow(): number {
+    if (this.closed) return 0;
+    const chunks: CapturedChunk[] = [];
+    const wallOffset = bootToWallOffsetNs();
+    // Bounded: what arrives while we decode waits for the next tick.
+    for (let i = 0; i < 64; i++) {
+      const { bytes, records } = this.ring.drain(this.drainBuffer);
+      if (records === 0) break;
+      const stats = decodeDrainedRecords(this.drainBuffer, bytes, wallOffset, chunks);
+      this.recordsDrained += BigInt(stats.records);
+      this.recordsMalformed += BigInt(stats.malformed);
+      if (bytes < this.drainBuffer.length / 2) break;
+    }
+    if (chunks.length > 0) {
+      try {
+        this.onChunks(chunks);
+      } catch (err) {
+        this.onError(err);
+      }
+    }
+    return chunks.length;
+  }
+
+  /** The loaded programs with their kernel ids (as `bpftool prog show` lists them). */
+  programs(): BpfProgramInfo[] {
+    this.assertOpen();
+    return this.obj.programs();
+  }
+
+  counters(): SocketCaptureCounters {
+    this.assertOpen();
+    const values = sumPerCpuArray(this.countersMap, HDRCAP_CNT__COUNT);
+    const out: Record<string, bigint> = {};
+    for (const [name, index] of Object.entries(hdrcapCounter)) {
+      if (index < HDRCAP_CNT__COUNT) out[counterKey(name)] = values[index] ?? 0n;
+    }
+    return {
+      ...(out as unknown as Omit<SocketCaptureCounters, "recordsDrained" | "recordsMalformed">),
+      recordsDrained: this.recordsDrained,
+      recordsMalformed: this.recordsMalformed,
+    };
+  }
+
+  /** Delivers what is still buffered, then detaches and unloads everything. */
+  close(): void {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    try {
+      this.drainNow();
+    } finally {
+      this.closed = true;
+      this.ring.close();
+      this.obj.close();
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error("socket capture source is closed");
+  }
+
+  /** New set entries first, then the config (new flags and generation), then stale entries out. */
+  private writeFilter(next: NormalizedSocketCaptureFilter, prev: NormalizedSocketCaptureFilter): void {
+    const nextKeys = filterSetKeys(next);
+    const prevKeys = filterSetKeys(prev);
+    const one = Buffer.from([1]);
+    for (const [name, keys] of Object.entries(nextKeys) as [keyof typeof nextKeys, Buffer[]][]) {
+      for (const k of keys) this.setMaps[name].update(k, one);
+    }
+    this.generation++;
+    this.configMap.update(Buffer.alloc(4), encodeConfig(next, this.connIdBase, this.generation));
+    for (const [name, keys] of Object.entries(prevKeys) as [keyof typeof prevKeys, Buffer[]][]) {
+      const keep = new Set(nextKeys[name].map((k) => k.toString("hex")));
+      for (const k of keys) if (!keep.has(k.toString("hex"))) this.setMaps[name].delete(k);
+    }
+  }
+}
+
+function emptyFilter(): NormalizedSocketCaptureFilter {
+  return normalizeFilter({});
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+/**
+ * `hdrcap-agent`: the host agent. `capture` runs a standalone capture on this
+ * host and prints records (the basis of the kernel tests); `check` reports what
+ * this host can do.
+ */
+import { Command, Option } from "commander";
+import { HttpCapture, type HttpCaptureCounters } from "./capture/http-capture.ts";
+import { runSystemCheck } from "./capture/system-check.ts";
+import { formatRecordText } from "./cli/format-record.ts";
+
+const program = new Command("hdrcap-agent").description("hdrcap host agent").showHelpAfterError();
+
+const intList = (name: string) => (value: string, prev: number[] = []) => {
+  const out = [...prev];
+  for (const part of value.split(",")) {
+    const n = Number(part.trim());
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name}: "${part}" is not a non-negative integer`);
+    out.push(n);
+  }
+  return out;
+};
+const strList = (value: string, prev: string[] = []) => [...prev, ...value.split(",").map((s) => s.trim()).filter(Boolean)];
+
+program
+  .command("check")
+  .description("report privileges, BTF and available hooks (mounts tracefs/bpffs when missing)")
+  .option("--json", "print JSON")
+  .action((opts: { json?: boolean }) => {
+    const report = runSystemCheck();
+    console.log(opts.json ? JSON.stringify(report, null, 2) : report);
+  });
+
+program
+  .command("capture")
+  .description("capture HTTP/1.x header blocks on this host and print one record per message until Ctrl-C")
+  .option("--http", "capture HTTP/1.x (the default and, for now, only protocol)", true)
+  .option("--port <ports>", "local or remote port (repeatable, comma-separated)", intList("port"))
+  .option("--pid <pids>", "process ids (repeatable, comma-separated)", intList("pid"))
+  .option("--comm <prefix>", "process name prefix")
+  .addOption(new Option("--role <role>", "client, server or any").choices(["client", "server", "any"]).default("any"))
+  .option("--capture-bytes <n>", "bytes copied per syscall (1..65536)", (v) => Number(v), 4096)
+  .option("--include <names>", "only keep these headers (repeatable, comma-separated)", strList)
+  .option("--redact <names>", "also redact these headers", strList)
+  .addOption(new Option("--redact-mode <mode>", "how to redact").choices(["mask", "drop", "hash"]).default("mask"))
+  .option("--allow-sensitive", "keep Authorization, Cookie, … in clear (explicit opt-in)")
+  .option("--max-records <n>", "stop after this many records", (v) => Number(v))
+  .option("--duration <seconds>", "stop after this long", (v) => Number(v))
+  .addOption(new Option("--format <format>", "output format").choices(["ndjson", "text"]).default("ndjson"))
+  .action(
+    (opts: {
+      port?: number[];
+      pid?: number[];
+      comm?: string;
+      role: "client" | "server" | "any";
+      captureBytes: number;
+      include?: string[];
+      redact?: string[];
+      redactMode: "mask" | "drop" | "hash";
+      allowSensitive?: boolean;
+      maxRecords?: number;
+      duration?: number;
+      format: "ndjson" | "text";
+    }) => {
+      const write = (s: string) => process.stdout.write(s);
+      let capture: HttpCapture | undefined;
+      const finish = (reason: string) => {
+        if (!capture) return;
+        capture.stop();
+        printSummary(capture.counters(), reason);
+        process.exit(0);
+      };
+      capture = HttpCapture.start({
+        filter: {
+          ports: opts.port,
+          tgids: opts.pid,
+          comm: opts.comm,
+          role: opts.role,
+          captureBytes: opts.captureBytes,
+        },
+        policy: {
+          include: opts.include,
+          redact: opts.redact,
+          redactMode: opts.redactMode,
+          allowSensitive: opts.allowSensitive ?? false,
+        },
+        maxRecords: opts.maxRecords,
+        durationSeconds: opts.duration,
+        onRecords: (records) => {
+          let out = "";
+          for (const r of records) out += opts.format === "ndjson" ? JSON.stringify(r) + "\n" : formatRecordText(r);
+          write(out);
+        },
+        onStop: (reason) => finish(reason),
+      });
+      // The capture's own timers do not hold the process open; this one does, until finish().
+      setInterval(() => {}, 1 << 30);
+      process.stderr.write(`hdrcap-agent: capturing HTTP (${describeFilter(opts)}); Ctrl-C to stop\n`);
+      process.once("SIGINT", () => finish("interrupted"));
+      process.once("SIGTERM", () => finish("terminated"));
+    },
+  );
+
+function describeFilter(opts: { port?: number[]; pid?: number[]; comm?: string; role: string }): string {
+  const parts = [opts.port?.length ? `ports ${opts.port.join(",")}` : "all ports"];
+  if (opts.pid?.length) parts.push(`pids ${opts.pid.join(",")}`);
+  if (opts.comm) parts.push(`comm ${opts.comm}*`);
+  if (opts.role !== "any") parts.push(`role ${opts.role}`);
+  return parts.join(", ");
+}
+
+function printSummary(c: HttpCaptureCounters, reason: string): void {
+  const k = c.kernel;
+  const d = c.decoder;
+  process.stderr.write(
+    [
+      `hdrcap-agent: stopped (${reason})`,
+      `  records:  ${c.recordsDelivered} delivered (${d.requests} requests, ${d.responses} responses), ${c.recordsOverBudget} over budget`,
+      `  kernel:   ${k.chunksEmitted} chunks emitted, ${k.ringbufFull} lost (ring buffer full), ${k.truncated} truncated`,
+      `  decoder:  ${d.malformed} malformed, ${d.oversize} oversize, ${d.resyncs} resyncs, ${d.gaps} gaps`,
+      "",
+    ].join("\n"),
+  );
+}
+
+program.parseAsync().catch((err: unknown) => {
+  console.error(`hdrcap-agent: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,77 @@
+/**
+ * createApp({ db, nats, logger }): the whole HTTP surface, built from services that
+ * are passed in, so tests build the same app against real Postgres and NATS.
+ */
+import { ApiError, appRouter, type TrpcContext } from "@hdrcap/api";
+import { swaggerUI } from "@hono/swagger-ui";
+import { trpcServer } from "@hono/trpc-server";
+import { bodyLimit } from "hono/body-limit";
+import type { AppDeps } from "./context.ts";
+import { authenticate, requireApiKey } from "./middleware/auth.ts";
+import { notFound, onError } from "./middleware/errors.ts";
+import { requestContext } from "./middleware/request-context.ts";
+import { createMetrics } from "./metrics.ts";
+import { apiKeysRouter } from "./routes/api-keys/api-keys.index.ts";
+import { healthRouter } from "./routes/health/health.index.ts";
+import { createRouter } from "./routes/openapi.ts";
+import { tenantsRouter } from "./routes/tenants/tenants.index.ts";
+import { whoamiRouter } from "./routes/whoami/whoami.index.ts";
+import { LastUsedTracker } from "./services/api-keys.ts";
+import { createServices } from "./services/index.ts";
+
+export const API_VERSION = "0.1.0";
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export function createApp(deps: AppDeps) {
+  const metrics = deps.metrics ?? createMetrics();
+  const lastUsed = new LastUsedTracker(deps.db, 60_000, (err) => deps.logger.warn({ err }, "could not record API key use"));
+  const fullDeps = { ...deps, metrics, lastUsed };
+  const services = createServices(deps.db);
+
+  const app = createRouter();
+  app.onError(onError);
+  app.notFound(notFound);
+  app.use("*", async (c, next) => {
+    c.set("deps", fullDeps);
+    c.set("services", services);
+    await next();
+  });
+  app.use("*", requestContext);
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError("PAYLOAD_TOO_LARGE", `request body larger than ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+
+  app.route("/", healthRouter);
+
+  app.use(
+    "/trpc/*",
+    trpcServer({
+      router: appRouter,
+      createContext: async (_opts, c): Promise<TrpcContext> => {
+        const auth = await authenticate(c as never);
+        return { auth: auth instanceof ApiError ? null : auth, services, requestId: c.get("requestId") };
+      },
+    }),
+  );
+
+  app.use("/v1/*", requireApiKey);
+  app.route("/", whoamiRouter);
+  app.route("/", apiKeysRouter);
+  app.route("/", tenantsRouter);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "Bearer", { type: "http", scheme: "bearer", description: "An hdrcap API key (hc_…)" });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "hdrcap API", version: API_VERSION, description: "Fleet-wide capture of network header elements." },
+  });
+  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

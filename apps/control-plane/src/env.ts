@@ -1,0 +1,33 @@
+/** Control-plane settings from the environment, validated once at start-up. */
+import { z } from "zod";
+
+const ROLES = ["api", "ingest", "scheduler"] as const;
+export type Role = (typeof ROLES)[number];
+
+export const envSchema = z.object({
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
+  NATS_URL: z.string().regex(/^(nats|tls|wss?):\/\//, "must be a nats:// URL"),
+  HOST: z.string().default("127.0.0.1"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(7070),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  HDRCAP_ROLES: z
+    .string()
+    .default("api,ingest,scheduler")
+    .transform((s, ctx) => {
+      const roles = s.split(",").map((r) => r.trim()).filter(Boolean);
+      for (const r of roles) {
+        if (!(ROLES as readonly string[]).includes(r)) ctx.addIssue({ code: "custom", message: `unknown role "${r}" (expected ${ROLES.join(", ")})` });
+      }
+      return roles as Role[];
+    }),
+});
+export type Env = z.infer<typeof envSchema>;
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`invalid environment:\n${lines.join("\n")}`);
+  }
+  return parsed.data;
+}

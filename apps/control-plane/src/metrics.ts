@@ -1,0 +1,36 @@
+/** Prometheus metrics of the control plane (one registry per app instance). */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface Metrics {
+  registry: Registry;
+  httpRequests: Counter<"method" | "route" | "status">;
+  httpDuration: Histogram<"method" | "route">;
+  authFailures: Counter<"reason">;
+}
+
+export function createMetrics({ defaults = true }: { defaults?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (defaults) collectDefaultMetrics({ register: registry, prefix: "hdrcap_cp_" });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: "hdrcap_cp_http_requests_total",
+      help: "HTTP requests by route and status",
+      labelNames: ["method", "route", "status"],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: "hdrcap_cp_http_request_duration_seconds",
+      help: "HTTP request duration",
+      labelNames: ["method", "route"],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: "hdrcap_cp_auth_failures_total",
+      help: "Rejected API keys by reason",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+  };
+}

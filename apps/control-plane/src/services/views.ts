@@ -1,0 +1,22 @@
+/** Database rows → API views (camelCase, ISO timestamps, never secrets). */
+import type { ApiKeyView, TenantView } from "@hdrcap/api";
+import type { ApiKeyRow, Tenant } from "@hdrcap/db";
+
+const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+export function tenantView(t: Tenant): TenantView {
+  return { id: t.id, slug: t.slug, name: t.name, createdAt: t.created_at.toISOString() };
+}
+
+export function apiKeyView(k: ApiKeyRow): ApiKeyView {
+  return {
+    id: k.id,
+    name: k.name,
+    prefix: k.prefix,
+    scopes: k.scopes,
+    expiresAt: iso(k.expires_at),
+    revokedAt: iso(k.revoked_at),
+    lastUsedAt: iso(k.last_used_at),
+    createdAt: k.created_at.toISOString(),
+  };
+}

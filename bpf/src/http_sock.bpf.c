@@ -1,0 +1,837 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Socket-level HTTP/1.x capture on syscall tracepoints.
+ *
+ * Owns: tracking TCP sockets (connect/accept/close and first sight), per
+ * direction stream offsets, in-kernel HTTP/1.x detection, and copying the
+ * bytes of HTTP connections into chunk events (see bpf/include/hdrcap.h).
+ *
+ * Every data syscall of every process passes through here, so the order of
+ * checks is by cost: config (inlined array access) and process filters
+ * first, then the fd -> socket walk, then one hash lookup of the socket's
+ * state. Connections seen from their start whose first bytes are not HTTP
+ * are marked and skipped after that lookup from then on.
+ *
+ * Data is handled at syscall exit (arguments saved at entry, keyed by
+ * thread) so the true byte count is known and offsets stay exact for
+ * partial writes and short reads.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "hdrcap.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EINPROGRESS 115
+#define MSG_PEEK 2
+#define TCP_CLOSE_STATE 7
+
+/* Keep the enums in the object's BTF: the TS layout is generated from it. */
+enum hdrcap_limits hdrcap_btf_limits __attribute__((unused));
+enum hdrcap_direction hdrcap_btf_direction __attribute__((unused));
+enum hdrcap_role hdrcap_btf_role __attribute__((unused));
+enum hdrcap_chunk_flags hdrcap_btf_chunk_flags __attribute__((unused));
+enum hdrcap_filter_flags hdrcap_btf_filter_flags __attribute__((unused));
+enum hdrcap_port_side hdrcap_btf_port_side __attribute__((unused));
+enum hdrcap_counter hdrcap_btf_counter __attribute__((unused));
+struct hdrcap_chunk_event *hdrcap_btf_chunk_event __attribute__((unused));
+struct hdrcap_port_key *hdrcap_btf_port_key __attribute__((unused));
+
+/* Context of syscalls:sys_enter_* and sys_exit_* (see their tracefs
+ * "format" files). Not vmlinux's trace_event_raw_sys_enter: that is
+ * raw_syscalls' layout, whose `long id` is an `int __syscall_nr` here. */
+struct sys_enter_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__u64 args[6];
+};
+
+struct sys_exit_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+enum conn_class {
+	CONN_UNCLASSIFIED = 0,
+	CONN_HTTP = 1,
+	CONN_NOT_HTTP = 2,
+};
+
+struct conn_state {
+	__u64 conn_id;
+	__u64 offset[2];        /* next stream offset per direction */
+	__u32 filter_gen;       /* config generation the verdict below is for */
+	__u8 filter_pass;
+	__u8 role;
+	__u8 class;             /* enum conn_class */
+	__u8 from_start;        /* offsets count from the first byte of the connection */
+};
+
+enum args_kind {
+	ARGS_BUF = 1,
+	ARGS_IOV = 2,
+	ARGS_SENDFILE = 3,
+	ARGS_CONNECT = 4,
+};
+
+/* A data syscall's arguments, saved at entry for its exit. */
+struct syscall_args {
+	__u64 sk;
+	__s64 sysnr;            /* the exit must belong to the same syscall */
+	__u64 buf;              /* data buffer, or iovec array for ARGS_IOV */
+	__u32 iovcnt;
+	__s32 fd;
+	__u8 kind;
+	__u8 dir;
+};
+
+struct copy_ctx {
+	__u64 iov;              /* user iovec array; 0 for a plain buffer */
+	__u64 seg_ptr;          /* next byte to copy in the current segment */
+	__u64 base;             /* stream offset of the syscall's first byte */
+	__u32 seg_left;
+	__u32 seg_idx;
+	__u32 seg_cnt;
+	__u32 total;            /* bytes the syscall carried */
+	__u32 cap_left;         /* capture budget left */
+	__u32 consumed;         /* syscall bytes walked so far */
+	__u32 pos;              /* bytes staged in the current chunk */
+	__u32 chunk_start;      /* syscall-relative offset of the current chunk */
+	__u32 first_flags;      /* flags of the chunk at syscall offset 0 */
+};
+
+/* Per-CPU staging area for one chunk event. The spill area only exists so
+ * the verifier can see that data[pos .. pos + n) with pos < CHUNK_MAX and
+ * n < 2 * CHUNK_MAX stays inside the value. It is a plain array indexed by CPU
+ * because per-CPU map values are limited to 32 KiB; userspace sizes it to
+ * the number of possible CPUs before load. */
+struct scratch {
+	struct copy_ctx cx;
+	struct hdrcap_chunk_event ev;
+	__u8 spill[2 * HDRCAP_CHUNK_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hdrcap_config);
+} hdrcap_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HDRCAP_FILTER_SET_MAX);
+	__type(key, __u32);
+	__type(value, __u8);
+} filter_tgids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HDRCAP_FILTER_SET_MAX);
+	__type(key, __u64);
+	__type(value, __u8);
+} filter_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HDRCAP_FILTER_SET_MAX);
+	__type(key, struct hdrcap_port_key);
+	__type(value, __u8);
+} filter_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);     /* struct sock * */
+	__type(value, struct conn_state);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);     /* pid_tgid */
+	__type(value, struct syscall_args);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HDRCAP_CNT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_buf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024); /* userspace may resize before load */
+} events SEC(".maps");
+
+__u64 conn_seq = 0;
+
+static __always_inline void count(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += n;
+}
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&scratch_buf, &cpu);
+}
+
+static __always_inline struct hdrcap_config *get_config(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&hdrcap_cfg, &zero);
+}
+
+static __always_inline bool process_allowed(const struct hdrcap_config *cfg, __u64 pid_tgid)
+{
+	__u32 flags = cfg->filter_flags;
+
+	if (!(flags & (HDRCAP_FILTER_TGID | HDRCAP_FILTER_CGROUP | HDRCAP_FILTER_COMM)))
+		return true;
+	if (flags & HDRCAP_FILTER_TGID) {
+		__u32 tgid = pid_tgid >> 32;
+
+		if (!bpf_map_lookup_elem(&filter_tgids, &tgid))
+			return false;
+	}
+	if (flags & HDRCAP_FILTER_CGROUP) {
+		__u64 cg = bpf_get_current_cgroup_id();
+
+		if (!bpf_map_lookup_elem(&filter_cgroups, &cg))
+			return false;
+	}
+	if (flags & HDRCAP_FILTER_COMM) {
+		char comm[HDRCAP_COMM_LEN] = {};
+		__u32 n = cfg->comm_prefix_len;
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		for (__u32 i = 0; i < HDRCAP_COMM_LEN; i++) {
+			if (i >= n)
+				break;
+			if (comm[i] != cfg->comm_prefix[i])
+				return false;
+		}
+	}
+	return true;
+}
+
+static __always_inline struct file *file_from_fd(int fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt;
+	struct file **fds;
+	struct file *f = NULL;
+
+	if (fd < 0)
+		return NULL;
+	fdt = BPF_CORE_READ(task, files, fdt);
+	if ((__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* The struct sock behind a file if it is an AF_INET/AF_INET6 TCP socket. */
+static __always_inline struct sock *tcp_sock_from_file(struct file *f)
+{
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!f)
+		return NULL;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(f, private_data);
+	if (BPF_CORE_READ(sock, type) != SOCK_STREAM)
+		return NULL;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return NULL;
+	return sk;
+}
+
+static __always_inline struct sock *tcp_sock_from_fd(int fd)
+{
+	return tcp_sock_from_file(file_from_fd(fd));
+}
+
+static __always_inline void read_ports(struct sock *sk, __u16 *local, __u16 *remote)
+{
+	*local = BPF_CORE_READ(sk, __sk_common.skc_num);
+	*remote = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+}
+
+static __always_inline bool port_in(__u16 port, __u16 side)
+{
+	struct hdrcap_port_key k = { .port = port, .side = side };
+
+	return bpf_map_lookup_elem(&filter_ports, &k) != NULL;
+}
+
+static __always_inline bool conn_filter_pass(struct conn_state *c, struct sock *sk,
+					     const struct hdrcap_config *cfg)
+{
+	__u32 flags = cfg->filter_flags;
+	__u16 lport, rport;
+	bool pass = true;
+
+	if (c->filter_gen == cfg->generation)
+		return c->filter_pass;
+	if (cfg->role != HDRCAP_ROLE_UNKNOWN && cfg->role != c->role)
+		pass = false;
+	if (pass && (flags & (HDRCAP_FILTER_PORT_ANY | HDRCAP_FILTER_PORT_LOCAL |
+			      HDRCAP_FILTER_PORT_REMOTE))) {
+		read_ports(sk, &lport, &rport);
+		if ((flags & HDRCAP_FILTER_PORT_ANY) &&
+		    !port_in(lport, HDRCAP_PORT_ANY) && !port_in(rport, HDRCAP_PORT_ANY))
+			pass = false;
+		if ((flags & HDRCAP_FILTER_PORT_LOCAL) && !port_in(lport, HDRCAP_PORT_LOCAL))
+			pass = false;
+		if ((flags & HDRCAP_FILTER_PORT_REMOTE) && !port_in(rport, HDRCAP_PORT_REMOTE))
+			pass = false;
+	}
+	c->filter_pass = pass;
+	c->filter_gen = cfg->generation;
+	return pass;
+}
+
+/* Start tracking a socket; `fresh` replaces any state (a new connection on
+ * a recycled struct sock), otherwise an existing state wins. */
+static __always_inline struct conn_state *conn_track(struct sock *sk, __u8 role, bool fresh,
+						     const struct hdrcap_config *cfg)
+{
+	__u64 key = (__u64)sk;
+	struct conn_state init = {};
+	struct conn_state *c;
+
+	if (!fresh) {
+		c = bpf_map_lookup_elem(&conns, &key);
+		if (c)
+			return c;
+	}
+	init.conn_id = cfg->conn_id_base + __sync_fetch_and_add(&conn_seq, 1);
+	init.role = role;
+	init.from_start = fresh;
+	bpf_map_update_elem(&conns, &key, &init, fresh ? BPF_ANY : BPF_NOEXIST);
+	count(HDRCAP_CNT_CONNS_TRACKED, 1);
+	return bpf_map_lookup_elem(&conns, &key);
+}
+
+/* ---- data syscalls: entry ---------------------------------------------- */
+
+static __always_inline int enter_data(struct sys_enter_ctx *ctx, int fd, __u64 buf,
+				      __u32 iovcnt, __u8 kind, __u8 dir)
+{
+	struct hdrcap_config *cfg = get_config();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct syscall_args args = {};
+	struct conn_state *c;
+	struct sock *sk;
+
+	if (!cfg || !process_allowed(cfg, pid_tgid))
+		return 0;
+	sk = tcp_sock_from_fd(fd);
+	if (!sk)
+		return 0;
+	c = conn_track(sk, HDRCAP_ROLE_UNKNOWN, false, cfg);
+	if (!c || c->class == CONN_NOT_HTTP || !conn_filter_pass(c, sk, cfg))
+		return 0;
+	args.sk = (__u64)sk;
+	args.sysnr = ctx->nr;
+	args.buf = buf;
+	args.iovcnt = iovcnt;
+	args.fd = fd;
+	args.kind = kind;
+	args.dir = dir;
+	bpf_map_update_elem(&inflight, &pid_tgid, &args, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int enter_msg(struct sys_enter_ctx *ctx, int fd, struct user_msghdr *msg, __u8 dir)
+{
+	struct iovec *iov = BPF_CORE_READ_USER(msg, msg_iov);
+	__u64 iovlen = BPF_CORE_READ_USER(msg, msg_iovlen);
+
+	return enter_data(ctx, fd, (__u64)iov, iovlen > 0xffff ? 0xffff : (__u32)iovlen, ARGS_IOV, dir);
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int hc_enter_read(struct sys_enter_ctx *ctx)
+{
+	return enter_data(ctx, ctx->args[0], ctx->args[1], 0, ARGS_BUF, HDRCAP_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int hc_enter_recvfrom(struct sys_enter_ctx *ctx)
+{
+	/* MSG_PEEK leaves the bytes in the socket: they are read again later. */
+	if (ctx->args[3] & MSG_PEEK)
+		return 0;
+	return enter_data(ctx, ctx->args[0], ctx->args[1], 0, ARGS_BUF, HDRCAP_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int hc_enter_readv(struct sys_enter_ctx *ctx)
+{
+	return enter_data(ctx, ctx->args[0], ctx->args[1], ctx->args[2], ARGS_IOV, HDRCAP_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int hc_enter_recvmsg(struct sys_enter_ctx *ctx)
+{
+	if (ctx->args[2] & MSG_PEEK)
+		return 0;
+	return enter_msg(ctx, ctx->args[0], (struct user_msghdr *)ctx->args[1], HDRCAP_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int hc_enter_write(struct sys_enter_ctx *ctx)
+{
+	return enter_data(ctx, ctx->args[0], ctx->args[1], 0, ARGS_BUF, HDRCAP_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int hc_enter_sendto(struct sys_enter_ctx *ctx)
+{
+	return enter_data(ctx, ctx->args[0], ctx->args[1], 0, ARGS_BUF, HDRCAP_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int hc_enter_writev(struct sys_enter_ctx *ctx)
+{
+	return enter_data(ctx, ctx->args[0], ctx->args[1], ctx->args[2], ARGS_IOV, HDRCAP_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int hc_enter_sendmsg(struct sys_enter_ctx *ctx)
+{
+	return enter_msg(ctx, ctx->args[0], (struct user_msghdr *)ctx->args[1], HDRCAP_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int hc_enter_sendfile(struct sys_enter_ctx *ctx)
+{
+	return enter_data(ctx, ctx->args[0], 0, 0, ARGS_SENDFILE, HDRCAP_DIR_EGRESS);
+}
+
+
+/* ---- data syscalls: exit ----------------------------------------------- */
+
+static __always_inline __u64 token(const char *s, __u32 n)
+{
+	__u64 v = 0;
+
+	for (__u32 i = 0; i < n; i++)
+		v |= (__u64)(__u8)s[i] << (8 * i);
+	return v;
+}
+
+/* The first `avail` (<= 8) bytes, loaded little-endian into v, start with
+ * an HTTP/1.x request method and a space, or with "HTTP/1.". */
+static __always_inline bool is_http_start(__u64 v, __u32 avail)
+{
+#define TOK(s) (avail >= sizeof(s) - 1 && \
+		(v & (~0ULL >> (64 - 8 * (sizeof(s) - 1)))) == token(s, sizeof(s) - 1))
+	return TOK("GET ") || TOK("POST ") || TOK("PUT ") || TOK("HTTP/1.") ||
+	       TOK("HEAD ") || TOK("DELETE ") || TOK("OPTIONS ") || TOK("PATCH ") ||
+	       TOK("CONNECT ") || TOK("TRACE ");
+#undef TOK
+}
+
+/* Up to the first 8 bytes of the syscall's data (first iovec only). */
+static __always_inline __u32 peek_start(const struct syscall_args *a, __u32 total, __u64 *v)
+{
+	__u64 ptr = a->buf;
+	__u64 len = total;
+
+	if (a->kind == ARGS_IOV) {
+		struct iovec iov;
+
+		if (a->iovcnt == 0 || bpf_probe_read_user(&iov, sizeof(iov), (void *)a->buf))
+			return 0;
+		ptr = (__u64)iov.iov_base;
+		if (iov.iov_len < len)
+			len = iov.iov_len;
+	}
+	if (len > 8)
+		len = 8;
+	if (len == 0 || bpf_probe_read_user(v, len, (void *)ptr))
+		return 0;
+	return len;
+}
+
+
+static __always_inline void emit_chunk(struct scratch *s, __u32 length)
+{
+	struct copy_ctx *cx = &s->cx;
+	__u32 n = cx->pos;
+	long err;
+
+	if (n > HDRCAP_CHUNK_MAX)
+		n = HDRCAP_CHUNK_MAX;
+	s->ev.stream_offset = cx->base + cx->chunk_start;
+	s->ev.length = length;
+	s->ev.data_len = n;
+	s->ev.flags = (cx->chunk_start == 0 ? cx->first_flags : 0) |
+		      (length > n ? HDRCAP_CHUNK_F_TRUNCATED : 0);
+	err = bpf_ringbuf_output(&events, &s->ev, offsetof(struct hdrcap_chunk_event, data) + n,
+				 BPF_RB_NO_WAKEUP);
+	count(err ? HDRCAP_CNT_RINGBUF_FULL : HDRCAP_CNT_CHUNKS_EMITTED, 1);
+	cx->chunk_start += n;
+	cx->pos = 0;
+}
+
+/* One bpf_loop step: copy as much of the current segment as fits in the
+ * current chunk and the capture budget, moving to the next iovec first if
+ * the segment is done. Each step finishes a segment or fills a chunk. */
+static long copy_step(__u32 idx, void *arg)
+{
+	struct scratch *s = get_scratch();
+	struct copy_ctx *cx;
+	__u32 n, pos;
+	__u64 size;
+
+	if (!s)
+		return 1;
+	cx = &s->cx;
+	if (cx->cap_left == 0 || cx->consumed >= cx->total)
+		return 1;
+	if (cx->seg_left == 0) {
+		struct iovec iov;
+
+		if (!cx->iov || cx->seg_idx >= cx->seg_cnt || cx->seg_idx >= HDRCAP_MAX_IOV)
+			return 1;
+		if (bpf_probe_read_user(&iov, sizeof(iov),
+					(void *)(cx->iov + cx->seg_idx * sizeof(iov)))) {
+			count(HDRCAP_CNT_READ_ERRORS, 1);
+			return 1;
+		}
+		cx->seg_idx++;
+		cx->seg_ptr = (__u64)iov.iov_base;
+		n = cx->total - cx->consumed;
+		cx->seg_left = iov.iov_len < n ? iov.iov_len : n;
+		if (cx->seg_left == 0)
+			return 0;
+	}
+	pos = cx->pos;
+	if (pos >= HDRCAP_CHUNK_MAX)
+		return 1;
+	n = cx->seg_left;
+	if (n > HDRCAP_CHUNK_MAX - pos)
+		n = HDRCAP_CHUNK_MAX - pos;
+	if (n > cx->cap_left)
+		n = cx->cap_left;
+	/* n <= CHUNK_MAX - pos already; the barrier hides that from clang so
+	 * the mask survives and gives the verifier a bound on the very register
+	 * passed to the helper (the spill area absorbs pos + n). */
+	size = n;
+	barrier_var(size);
+	size &= 2 * HDRCAP_CHUNK_MAX - 1;
+	if (bpf_probe_read_user(&s->ev.data[pos & (HDRCAP_CHUNK_MAX - 1)], size, (void *)cx->seg_ptr)) {
+		/* Unreadable (e.g. not faulted in): leave the rest as a gap. */
+		count(HDRCAP_CNT_READ_ERRORS, 1);
+		return 1;
+	}
+	cx->pos += n;
+	cx->seg_ptr += n;
+	cx->seg_left -= n;
+	cx->cap_left -= n;
+	cx->consumed += n;
+	/* A full chunk with more to come goes out now; the last one goes out
+	 * after the loop, covering the uncopied tail too. */
+	if (cx->pos == HDRCAP_CHUNK_MAX && cx->cap_left > 0 && cx->consumed < cx->total)
+		emit_chunk(s, HDRCAP_CHUNK_MAX);
+	return 0;
+}
+
+static __always_inline void fill_endpoints(struct hdrcap_chunk_event *ev, struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	ev->family = family;
+	read_ports(sk, &ev->local_port, &ev->remote_port);
+	__builtin_memset(ev->local_addr, 0, sizeof(ev->local_addr));
+	__builtin_memset(ev->remote_addr, 0, sizeof(ev->remote_addr));
+	if (family == AF_INET) {
+		bpf_core_read(ev->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(ev->remote_addr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(ev->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(ev->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+static __always_inline int handle_data(const struct syscall_args *a, __u32 total, __u64 pid_tgid)
+{
+	struct hdrcap_config *cfg = get_config();
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &a->sk);
+	struct copy_ctx *cx;
+	struct scratch *s;
+	__u32 cap, first_flags = 0, avail;
+	__u64 base, head = 0;
+	bool start;
+
+	if (!c || !cfg)
+		return 0;
+	base = __sync_fetch_and_add(&c->offset[a->dir & 1], total);
+	count(HDRCAP_CNT_SYSCALLS_SEEN, 1);
+	if (a->kind == ARGS_SENDFILE) {
+		/* Body bytes from a file: only the offset moves. */
+		if (c->class == CONN_HTTP)
+			count(HDRCAP_CNT_BYTES_UNCOPIED, total);
+		return 0;
+	}
+	avail = peek_start(a, total, &head);
+	start = is_http_start(head, avail);
+	if (c->class != CONN_HTTP) {
+		if (!start) {
+			/* Seen from its first byte and it is not HTTP: never look again. */
+			if (c->from_start && base == 0 && c->class == CONN_UNCLASSIFIED) {
+				c->class = CONN_NOT_HTTP;
+				count(HDRCAP_CNT_CONNS_NOT_HTTP, 1);
+			}
+			return 0;
+		}
+		c->class = CONN_HTTP;
+		count(HDRCAP_CNT_CONNS_HTTP, 1);
+	}
+	if (start)
+		first_flags = HDRCAP_CHUNK_F_HTTP_START;
+
+	s = get_scratch();
+	if (!s)
+		return 0;
+	s->ev.ts_boot_ns = bpf_ktime_get_boot_ns();
+	s->ev.conn_id = c->conn_id;
+	s->ev.cgroup_id = bpf_get_current_cgroup_id();
+	s->ev.pid = (__u32)pid_tgid;
+	s->ev.tgid = pid_tgid >> 32;
+	s->ev.direction = a->dir;
+	s->ev.role = c->role;
+	s->ev.syscall_len = total;
+	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	fill_endpoints(&s->ev, (struct sock *)a->sk);
+
+	cap = cfg->capture_len;
+	if (cap == 0)
+		cap = HDRCAP_CAPTURE_DEFAULT;
+	if (cap > HDRCAP_CAPTURE_MAX)
+		cap = HDRCAP_CAPTURE_MAX;
+	/* The copy state lives in the map value, not on the stack: the verifier
+	 * then sees unknown scalars instead of exact values per iteration and
+	 * can prune the bpf_loop callback's states. */
+	cx = &s->cx;
+	__builtin_memset(cx, 0, sizeof(*cx));
+	cx->base = base;
+	cx->total = total;
+	cx->cap_left = cap;
+	cx->first_flags = first_flags;
+	if (a->kind == ARGS_IOV) {
+		cx->iov = a->buf;
+		cx->seg_cnt = a->iovcnt;
+	} else {
+		cx->seg_ptr = a->buf;
+		cx->seg_left = total;
+	}
+	bpf_loop(HDRCAP_MAX_IOV + HDRCAP_CAPTURE_MAX / HDRCAP_CHUNK_MAX + 4, copy_step, NULL, 0);
+	s = get_scratch();
+	if (!s)
+		return 0;
+	cx = &s->cx;
+	/* The last chunk carries the uncopied tail in its length (a chunk
+	 * with no data if the tail starts exactly at a chunk boundary). */
+	if (cx->pos > 0 || cx->chunk_start < total)
+		emit_chunk(s, total - cx->chunk_start);
+	if (cx->consumed < total) {
+		count(HDRCAP_CNT_BYTES_UNCOPIED, total - cx->consumed);
+		if (start)
+			count(HDRCAP_CNT_TRUNCATED, 1);
+	}
+	return 0;
+}
+
+static __always_inline int exit_data(struct sys_exit_ctx *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct syscall_args *ap = bpf_map_lookup_elem(&inflight, &pid_tgid);
+	struct syscall_args a;
+	long ret = ctx->ret;
+
+	if (!ap)
+		return 0;
+	a = *ap;
+	bpf_map_delete_elem(&inflight, &pid_tgid);
+	if (ret <= 0 || a.sysnr != ctx->nr || a.kind == ARGS_CONNECT)
+		return 0;
+	return handle_data(&a, ret > 0x7fffffff ? 0x7fffffff : (__u32)ret, pid_tgid);
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int hc_exit_read(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
+
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int hc_exit_recvfrom(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
+
+SEC("tracepoint/syscalls/sys_exit_readv")
+int hc_exit_readv(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int hc_exit_recvmsg(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int hc_exit_write(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int hc_exit_sendto(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int hc_exit_writev(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int hc_exit_sendmsg(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
+
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int hc_exit_sendfile(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
+
+/* ---- connection lifecycle ---------------------------------------------- */
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int hc_enter_connect(struct sys_enter_ctx *ctx)
+{
+	struct hdrcap_config *cfg = get_config();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct syscall_args args = {};
+
+	if (!cfg || !process_allowed(cfg, pid_tgid))
+		return 0;
+	args.sysnr = ctx->nr;
+	args.fd = ctx->args[0];
+	args.kind = ARGS_CONNECT;
+	bpf_map_update_elem(&inflight, &pid_tgid, &args, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int hc_exit_connect(struct sys_exit_ctx *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct syscall_args *ap = bpf_map_lookup_elem(&inflight, &pid_tgid);
+	struct hdrcap_config *cfg = get_config();
+	struct sock *sk;
+	int fd;
+
+	if (!ap)
+		return 0;
+	fd = ap->fd;
+	if (ap->kind != ARGS_CONNECT || ap->sysnr != ctx->nr) {
+		bpf_map_delete_elem(&inflight, &pid_tgid);
+		return 0;
+	}
+	bpf_map_delete_elem(&inflight, &pid_tgid);
+	if (!cfg || (ctx->ret != 0 && ctx->ret != -EINPROGRESS))
+		return 0;
+	sk = tcp_sock_from_fd(fd);
+	if (sk)
+		conn_track(sk, HDRCAP_ROLE_CLIENT, true, cfg);
+	return 0;
+}
+
+static __always_inline int exit_accept(struct sys_exit_ctx *ctx)
+{
+	struct hdrcap_config *cfg = get_config();
+	struct sock *sk;
+
+	if (ctx->ret < 0 || !cfg || !process_allowed(cfg, bpf_get_current_pid_tgid()))
+		return 0;
+	sk = tcp_sock_from_fd(ctx->ret);
+	if (sk)
+		conn_track(sk, HDRCAP_ROLE_SERVER, true, cfg);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int hc_exit_accept(struct sys_exit_ctx *ctx) { return exit_accept(ctx); }
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int hc_exit_accept4(struct sys_exit_ctx *ctx) { return exit_accept(ctx); }
+
+/* struct file before 6.13 counted references in f_count. */
+struct file___f_count {
+	atomic_long_t f_count;
+} __attribute__((preserve_access_index));
+
+/* Is the fd being closed the last reference to the file? Sockets shared by
+ * dup() or fork() live on after one close. */
+static __always_inline bool file_last_ref(struct file *f)
+{
+	if (bpf_core_field_exists(f->f_ref))
+		/* file_ref_t stores references - 1. */
+		return BPF_CORE_READ(f, f_ref.refcnt.counter) == 0;
+	return BPF_CORE_READ((struct file___f_count *)f, f_count.counter) == 1;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int hc_enter_close(struct sys_enter_ctx *ctx)
+{
+	struct hdrcap_config *cfg = get_config();
+	struct file *f;
+	struct sock *sk;
+	__u64 key;
+
+	if (!cfg || !process_allowed(cfg, bpf_get_current_pid_tgid()))
+		return 0;
+	f = file_from_fd(ctx->args[0]);
+	sk = tcp_sock_from_file(f);
+	if (!sk)
+		return 0;
+	key = (__u64)sk;
+	if (bpf_map_lookup_elem(&conns, &key) && file_last_ref(f))
+		bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
+
+/* The TCP state machine is the authority on a socket's end: whatever
+ * close() saw, a socket reaching TCP_CLOSE is gone, and its struct sock may
+ * be recycled for the next connection. */
+SEC("tracepoint/sock/inet_sock_set_state")
+int hc_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	__u64 key;
+
+	if (ctx->newstate != TCP_CLOSE_STATE || ctx->protocol != IPPROTO_TCP)
+		return 0;
+	key = (__u64)ctx->skaddr;
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}

@@ -1,0 +1,92 @@
+/** Request and response schemas of the public API (shared by REST and tRPC). */
+import { z } from "@hono/zod-openapi";
+import { scopeSchema } from "./scopes.ts";
+
+export const idSchema = (prefix: string) =>
+  z
+    .string()
+    .max(64)
+    .regex(new RegExp(`^${prefix}_[A-Za-z0-9]{8,40}$`), `must be an id like ${prefix}_…`);
+
+export const pageQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(200).optional(),
+});
+export type PageQuery = z.infer<typeof pageQuerySchema>;
+
+export const tenantSchema = z
+  .object({
+    id: z.string(),
+    slug: z.string(),
+    name: z.string(),
+    createdAt: z.string(),
+  })
+  .openapi("Tenant");
+export type TenantView = z.infer<typeof tenantSchema>;
+
+export const apiKeySchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    prefix: z.string().openapi({ description: "First characters of the key, for recognising it" }),
+    scopes: z.array(z.string()),
+    expiresAt: z.string().nullable(),
+    revokedAt: z.string().nullable(),
+    lastUsedAt: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi("ApiKey");
+export type ApiKeyView = z.infer<typeof apiKeySchema>;
+
+export const createdApiKeySchema = z
+  .object({
+    apiKey: apiKeySchema,
+    key: z.string().openapi({ description: "The secret key. Shown once; only its hash is stored." }),
+  })
+  .openapi("CreatedApiKey");
+export type CreatedApiKey = z.infer<typeof createdApiKeySchema>;
+
+export const createApiKeyInputSchema = z
+  .object({
+    name: z.string().trim().min(1).max(100),
+    scopes: z.array(scopeSchema).min(1).max(16),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict()
+  .openapi("CreateApiKeyInput");
+export type CreateApiKeyInput = z.infer<typeof createApiKeyInputSchema>;
+
+export const slugSchema = z
+  .string()
+  .min(2)
+  .max(40)
+  .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, "lower-case letters, digits and inner hyphens only");
+
+export const createTenantInputSchema = z
+  .object({
+    slug: slugSchema,
+    name: z.string().trim().min(1).max(200),
+  })
+  .strict()
+  .openapi("CreateTenantInput");
+export type CreateTenantInput = z.infer<typeof createTenantInputSchema>;
+
+export const createdTenantSchema = z
+  .object({ tenant: tenantSchema, apiKey: apiKeySchema, key: z.string() })
+  .openapi("CreatedTenant");
+export type CreatedTenant = z.infer<typeof createdTenantSchema>;
+
+export const whoamiSchema = z
+  .object({
+    tenant: tenantSchema,
+    apiKey: apiKeySchema,
+  })
+  .openapi("WhoAmI");
+export type WhoAmI = z.infer<typeof whoamiSchema>;
+
+export const pageOf = <T extends z.ZodType>(item: T, name: string) =>
+  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}

@@ -1,0 +1,74 @@
+/**
+ * tRPC setup: the context every procedure gets, and the translation of ApiError
+ * (and zod input errors) into tRPC errors that carry our error code and issues.
+ */
+import { initTRPC, TRPCError, type TRPC_ERROR_CODE_KEY } from "@trpc/server";
+import { ZodError } from "zod";
+import { ApiError, issuesFromZod, type ErrorCode, type ErrorIssue } from "../errors.ts";
+import type { AuthContext, Services } from "../services.ts";
+
+export type TrpcContext = {
+  auth: AuthContext | null;
+  services: Services;
+  requestId: string;
+};
+
+const trpcCodeFor: Record<ErrorCode, TRPC_ERROR_CODE_KEY> = {
+  BAD_REQUEST: "BAD_REQUEST",
+  UNAUTHORIZED: "UNAUTHORIZED",
+  FORBIDDEN: "FORBIDDEN",
+  NOT_FOUND: "NOT_FOUND",
+  METHOD_NOT_ALLOWED: "METHOD_NOT_SUPPORTED",
+  CONFLICT: "CONFLICT",
+  GONE: "NOT_FOUND",
+  PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  UNSUPPORTED_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
+  TOO_MANY_REQUESTS: "TOO_MANY_REQUESTS",
+  INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
+  UNAVAILABLE: "SERVICE_UNAVAILABLE",
+};
+
+const t = initTRPC.context<TrpcContext>().create({
+  errorFormatter({ shape, error, ctx }) {
+    const cause = error.cause;
+    let code: ErrorCode | undefined;
+    let issues: ErrorIssue[] | undefined;
+    let message = shape.message;
+    if (cause instanceof ApiError) {
+      code = cause.code;
+      issues = cause.issues;
+    } else if (cause instanceof ZodError) {
+      code = "BAD_REQUEST";
+      issues = issuesFromZod("input", cause.issues);
+      message = `invalid ${issues.map((i) => i.path).join(", ")}: ${issues[0]?.message ?? ""}`;
+    } else if (error.code === "INTERNAL_SERVER_ERROR") {
+      code = "INTERNAL_SERVER_ERROR";
+      message = "internal server error";
+    }
+    return {
+      ...shape,
+      message,
+      data: { ...shape.data, stack: undefined, apiCode: code ?? null, issues: issues ?? null, requestId: ctx?.requestId ?? null },
+    };
+  },
+});
+
+/** Run a service call, turning ApiError into a TRPCError that keeps it as the cause. */
+export async function callService<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ApiError) throw new TRPCError({ code: trpcCodeFor[err.code], message: err.message, cause: err });
+    throw err;
+  }
+}
+
+export const router = t.router;
+export const publicProcedure = t.procedure;
+export const authedProcedure = t.procedure.use(({ ctx, next }) => {
+  if (!ctx.auth) {
+    const err = new ApiError("UNAUTHORIZED", "missing or invalid API key: send Authorization: Bearer <key>");
+    throw new TRPCError({ code: "UNAUTHORIZED", message: err.message, cause: err });
+  }
+  return next({ ctx: { ...ctx, auth: ctx.auth } });
+});

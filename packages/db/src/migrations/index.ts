@@ -1,0 +1,9 @@
+/** Every migration, in order. Names are ISO timestamps; add new ones at the end. */
+import type { Migration } from "kysely";
+import * as tenantsAndKeys from "./2026-11-25T15-00-00_tenants-and-keys.ts";
+import * as records from "./2026-11-25T15-30-00_records.ts";
+
+export const migrations: Record<string, Migration> = {
+  "2026-11-25T15-00-00_tenants-and-keys": tenantsAndKeys,
+  "2026-11-25T15-30-00_records": records,
+};

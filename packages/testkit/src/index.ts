@@ -1,0 +1,2 @@
+import "./provided-context.ts";
+export { freshDatabase, type TestDatabase } from "./database.ts";
