@@ -18,6 +18,10 @@ import { tenantsRouter } from "./routes/tenants/tenants.index.ts";
 import { whoamiRouter } from "./routes/whoami/whoami.index.ts";
 import { LastUsedTracker } from "./services/api-keys.ts";
 import { createServices } from "./services/index.ts";
+import { createNudger } from "./messaging/nudge.ts";
+import { agentsRouter } from "./routes/agents/agents.index.ts";
+import { capturesRouter } from "./routes/captures/captures.index.ts";
+import { enrollmentRouter } from "./routes/enrollment/enrollment.index.ts";
 
 export const API_VERSION = "0.1.0";
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -26,7 +30,12 @@ export function createApp(deps: AppDeps) {
   const metrics = deps.metrics ?? createMetrics();
   const lastUsed = new LastUsedTracker(deps.db, 60_000, (err) => deps.logger.warn({ err }, "could not record API key use"));
   const fullDeps = { ...deps, metrics, lastUsed };
-  const services = createServices(deps.db);
+  const services = createServices(deps.db, {
+    natsAccountSeed: deps.natsAccountSeed,
+    agentNatsServers: deps.agentNatsServers ?? [],
+    nudge: createNudger(deps.nats, deps.db),
+    onNudgeError: (err) => deps.logger.warn({ err }, "could not nudge agents"),
+  });
 
   const app = createRouter();
   app.onError(onError);
@@ -60,10 +69,14 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  app.use("/v1/*", requireApiKey);
+  // Agents enroll with an enrollment token, not an API key.
+  app.route("/", enrollmentRouter);
+  app.use("/v1/*", async (c, next) => (c.req.path === "/v1/enroll" ? next() : requireApiKey(c, next)));
   app.route("/", whoamiRouter);
   app.route("/", apiKeysRouter);
   app.route("/", tenantsRouter);
+  app.route("/", agentsRouter);
+  app.route("/", capturesRouter);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "Bearer", { type: "http", scheme: "bearer", description: "An hdrcap API key (hc_…)" });
   app.doc31("/openapi.json", {

@@ -1,16 +1,21 @@
 /** What every request handler can reach through Hono's typed context. */
-import type { AuthContext, Services } from "@hdrcap/api";
+import type { AuthContext } from "@hdrcap/api";
 import type { Db } from "@hdrcap/db";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import type { LastUsedTracker } from "./services/api-keys.ts";
+import type { ControlPlaneServices } from "./services/index.ts";
 
 export interface AppDeps {
   db: Db;
   nats: NatsConnection;
   logger: Logger;
   metrics?: Metrics;
+  /** Account seed signing agent NATS JWTs (enrollment needs it). */
+  natsAccountSeed?: string;
+  /** NATS URLs handed to agents at enrollment. */
+  agentNatsServers?: string[];
 }
 
 export interface AppEnv {
@@ -18,7 +23,7 @@ export interface AppEnv {
     requestId: string;
     logger: Logger;
     auth: AuthContext;
-    services: Services;
+    services: ControlPlaneServices;
     deps: AppDeps & { metrics: Metrics; lastUsed: LastUsedTracker };
   };
 }

@@ -7,6 +7,10 @@ export type Role = (typeof ROLES)[number];
 export const envSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
   NATS_URL: z.string().regex(/^(nats|tls|wss?):\/\//, "must be a nats:// URL"),
+  /** Seed of the NATS account whose key signs agent user JWTs (operator mode). */
+  NATS_ACCOUNT_SEED: z.string().regex(/^SA[A-Z2-7]{56}$/, "must be a NATS account seed (SA…)").optional(),
+  /** NATS URL(s) handed to agents at enrollment (comma-separated); default NATS_URL. */
+  HDRCAP_AGENT_NATS_URL: z.string().optional(),
   HOST: z.string().default("127.0.0.1"),
   PORT: z.coerce.number().int().min(0).max(65535).default(7070),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -6,6 +6,9 @@ export interface Metrics {
   httpRequests: Counter<"method" | "route" | "status">;
   httpDuration: Histogram<"method" | "route">;
   authFailures: Counter<"reason">;
+  agentMessages: Counter<"kind" | "result">;
+  ingestBatches: Counter<"result">;
+  ingestRecords: Counter<never>;
 }
 
 export function createMetrics({ defaults = true }: { defaults?: boolean } = {}): Metrics {
@@ -30,6 +33,23 @@ export function createMetrics({ defaults = true }: { defaults?: boolean } = {}):
       name: "hdrcap_cp_auth_failures_total",
       help: "Rejected API keys by reason",
       labelNames: ["reason"],
+      registers: [registry],
+    }),
+    agentMessages: new Counter({
+      name: "hdrcap_cp_agent_messages_total",
+      help: "Messages from agents by kind and result",
+      labelNames: ["kind", "result"],
+      registers: [registry],
+    }),
+    ingestBatches: new Counter({
+      name: "hdrcap_cp_ingest_batches_total",
+      help: "Record batches taken from JetStream by result (stored, duplicate, rejected, retry)",
+      labelNames: ["result"],
+      registers: [registry],
+    }),
+    ingestRecords: new Counter({
+      name: "hdrcap_cp_ingest_records_total",
+      help: "Records stored in Postgres",
       registers: [registry],
     }),
   };

@@ -1,13 +1,21 @@
 /**
- * Runs the control plane: connects to Postgres and NATS, serves the HTTP API, and
- * shuts down in order on SIGINT/SIGTERM (stop accepting, drain NATS, close the pool).
+ * Runs the control plane with its roles: `api` (HTTP + agent responders),
+ * `ingest` (JetStream → Postgres), `scheduler` (expiry, offline detection).
+ * All state is in Postgres and NATS, so any number of replicas can run any mix.
+ * Shutdown is ordered: stop taking work, finish in-flight work, drain NATS, close the pool.
  */
 import { createDb, type DbHandle } from "@hdrcap/db";
 import { serve, type ServerType } from "@hono/node-server";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { createApp } from "./app.ts";
 import type { Env } from "./env.ts";
 import type { Logger } from "./logger.ts";
+import { startAgentResponders } from "./messaging/agent-responders.ts";
+import { startIngester } from "./messaging/ingester.ts";
+import { connectNats } from "./messaging/nats-connection.ts";
+import { createNudger } from "./messaging/nudge.ts";
+import { createMetrics } from "./metrics.ts";
+import { startScheduler } from "./services/scheduler.ts";
 
 export interface RunningServer {
   url: string;
@@ -17,27 +25,33 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function connectNats(url: string, logger: Logger, name = "hdrcap-control-plane"): Promise<NatsConnection> {
-  const nc = await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 5000 });
-  (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") logger.warn({ nats: s.type }, "NATS connection status");
-    }
-  })().catch(() => {});
-  return nc;
-}
-
 export async function startServer(env: Env, logger: Logger): Promise<RunningServer> {
   const db = createDb(env.DATABASE_URL, { max: 20 });
-  const nats = await connectNats(env.NATS_URL, logger);
-  const app = createApp({ db: db.db, nats, logger });
+  const nats = await connectNats(env.NATS_URL, logger, { accountSeed: env.NATS_ACCOUNT_SEED });
+  const metrics = createMetrics();
+  const stops: Array<() => Promise<void>> = [];
+  const roles = new Set(env.HDRCAP_ROLES);
+
+  if (roles.has("ingest")) stops.push(await startIngester(nats, db.db, logger.child({ role: "ingest" }), metrics));
+  if (roles.has("scheduler")) stops.push(startScheduler(db.db, createNudger(nats, db.db), logger.child({ role: "scheduler" })));
+
+  // The HTTP server always runs (health and metrics); the API routes are the api role.
+  const app = createApp({
+    db: db.db,
+    nats,
+    logger,
+    metrics,
+    natsAccountSeed: env.NATS_ACCOUNT_SEED,
+    agentNatsServers: (env.HDRCAP_AGENT_NATS_URL ?? env.NATS_URL).split(","),
+  });
+  if (roles.has("api")) stops.push(startAgentResponders(nats, db.db, logger.child({ role: "api" }), metrics));
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, () => resolve(s));
   });
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : env.PORT;
   const url = `http://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${port}`;
-  logger.info({ url, roles: env.HDRCAP_ROLES }, "control plane listening");
+  logger.info({ url, roles: [...roles] }, "control plane listening");
   return {
     url,
     port,
@@ -45,6 +59,7 @@ export async function startServer(env: Env, logger: Logger): Promise<RunningServ
     nats,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const stop of stops.reverse()) await stop().catch((err) => logger.warn({ err }, "error while stopping"));
       await nats.drain().catch(() => {});
       await db.close();
     },

@@ -69,7 +69,21 @@ describe("bad input gets a clear 400 naming the field", () => {
   it("serves an OpenAPI document listing every route", async () => {
     const res = await h.call("GET", "/openapi.json");
     expect(res.status).toBe(200);
-    expect(Object.keys(res.body.paths).sort()).toEqual(["/v1/api-keys", "/v1/api-keys/{id}", "/v1/tenants", "/v1/whoami"]);
+    expect(Object.keys(res.body.paths).sort()).toEqual([
+      "/v1/agents",
+      "/v1/agents/{id}",
+      "/v1/api-keys",
+      "/v1/api-keys/{id}",
+      "/v1/captures",
+      "/v1/captures/{id}",
+      "/v1/captures/{id}/records",
+      "/v1/captures/{id}/stop",
+      "/v1/enroll",
+      "/v1/enrollment-tokens",
+      "/v1/enrollment-tokens/{id}",
+      "/v1/tenants",
+      "/v1/whoami",
+    ]);
     expect(res.body.paths["/v1/api-keys"].post.responses).toHaveProperty("400");
   });
 

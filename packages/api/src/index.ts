@@ -5,3 +5,6 @@ export * from "./records.ts";
 export type { AuthContext, Services } from "./services.ts";
 export { appRouter, type AppRouter, type RouterInputs, type RouterOutputs } from "./trpc/router.ts";
 export type { TrpcContext } from "./trpc/init.ts";
+export * from "./captures.ts";
+export * from "./agents.ts";
+export * from "./nats.ts";

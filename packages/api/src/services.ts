@@ -3,6 +3,9 @@
  * and the tRPC router are thin adapters that call it, so both have the same
  * semantics (scope checks and tenant scoping happen inside the services).
  */
+import type { AgentView, CreatedEnrollmentToken, CreateEnrollmentTokenInput, EnrollmentTokenView } from "./agents.ts";
+import type { CaptureStatus, CaptureView, CreateCaptureInput } from "./captures.ts";
+import type { StoredRecordView } from "./records.ts";
 import type { ApiKeyView, CreateApiKeyInput, CreatedApiKey, CreatedTenant, CreateTenantInput, Page, PageQuery, TenantView, WhoAmI } from "./schemas.ts";
 
 /** Who is calling: the verified API key and its tenant. */
@@ -19,6 +22,19 @@ export interface Services {
     create(auth: AuthContext, input: CreateApiKeyInput): Promise<CreatedApiKey>;
     list(auth: AuthContext, page: PageQuery): Promise<Page<ApiKeyView>>;
     revoke(auth: AuthContext, id: string): Promise<ApiKeyView>;
+  };
+  agents: {
+    list(auth: AuthContext, page: PageQuery & { status?: "online" | "offline" }): Promise<Page<AgentView>>;
+    get(auth: AuthContext, id: string): Promise<AgentView>;
+    createEnrollmentToken(auth: AuthContext, input: CreateEnrollmentTokenInput): Promise<CreatedEnrollmentToken>;
+    revokeEnrollmentToken(auth: AuthContext, id: string): Promise<EnrollmentTokenView>;
+  };
+  captures: {
+    create(auth: AuthContext, input: CreateCaptureInput): Promise<CaptureView>;
+    get(auth: AuthContext, id: string): Promise<CaptureView>;
+    list(auth: AuthContext, page: PageQuery & { status?: CaptureStatus }): Promise<Page<CaptureView>>;
+    stop(auth: AuthContext, id: string): Promise<CaptureView>;
+    records(auth: AuthContext, id: string, page: PageQuery & { order?: "asc" | "desc" }): Promise<Page<StoredRecordView>>;
   };
   tenants: {
     create(auth: AuthContext, input: CreateTenantInput): Promise<CreatedTenant>;

@@ -5,3 +5,4 @@ export * from "./queries/tenants.ts";
 export * from "./queries/api-keys.ts";
 export * from "./queries/audit-log.ts";
 export * from "./queries/record-partitions.ts";
+export * from "./queries/records.ts";

@@ -23,7 +23,7 @@ const row = (ts: Date) => ({
   version: "HTTP/1.1",
   status: null,
   latency_ms: null,
-  headers: JSON.stringify([["Host", "a"]]),
+  headers: [["Host", "a"]],
   header_names: ["host"],
   header_bytes: 30,
 });

@@ -20,6 +20,17 @@ export function newId(prefix: string): string {
 }
 
 export const API_KEY_PREFIX = "hc_";
+export const ENROLLMENT_TOKEN_PREFIX = "hcet_";
+
+/** A fresh enrollment token: hcet_ + 32 base62 characters. */
+export function newEnrollmentTokenSecret(): { token: string; prefix: string; hash: string } {
+  const token = ENROLLMENT_TOKEN_PREFIX + randomBase62(32);
+  return { token, prefix: token.slice(0, ENROLLMENT_TOKEN_PREFIX.length + 6), hash: hashApiKey(token) };
+}
+
+export function looksLikeEnrollmentToken(token: string): boolean {
+  return /^hcet_[0-9A-Za-z]{32}$/.test(token);
+}
 const VISIBLE_PREFIX_LENGTH = API_KEY_PREFIX.length + 8;
 
 /** A fresh API key: 32 base62 characters ≈ 190 bits of entropy. */

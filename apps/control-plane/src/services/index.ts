@@ -1,10 +1,20 @@
 import { ApiError, type Services } from "@hdrcap/api";
 import { findApiKey, type Db } from "@hdrcap/db";
+import { createAgentsService, type AgentsServiceConfig } from "./agents.ts";
 import { createApiKeysService } from "./api-keys.ts";
+import { createCapturesService, type NudgeAgent } from "./captures.ts";
+import { listCaptureRecords } from "./records.ts";
 import { createTenantsService } from "./tenants.ts";
 import { apiKeyView } from "./views.ts";
 
-export function createServices(db: Db): Services {
+export interface ServicesConfig extends AgentsServiceConfig {
+  nudge: NudgeAgent;
+  onNudgeError?: (err: unknown) => void;
+}
+
+export function createServices(db: Db, config: ServicesConfig) {
+  const agents = createAgentsService(db, config);
+  const captures = createCapturesService(db, config.nudge, config.onNudgeError);
   return {
     async whoami(auth) {
       const row = await findApiKey(db, auth.tenant.id, auth.key.id);
@@ -13,5 +23,11 @@ export function createServices(db: Db): Services {
     },
     apiKeys: createApiKeysService(db),
     tenants: createTenantsService(db),
-  };
+    agents,
+    captures: { ...captures, records: (auth, id, page) => listCaptureRecords(db, auth, id, page) },
+    /** Not part of the tenant API: agents call it with an enrollment token. */
+    enroll: agents.enroll,
+  } satisfies Services & { enroll: typeof agents.enroll };
 }
+
+export type ControlPlaneServices = ReturnType<typeof createServices>;

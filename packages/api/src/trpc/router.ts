@@ -2,6 +2,8 @@
 import type { inferRouterInputs, inferRouterOutputs, TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
 import { createApiKeyInputSchema, createTenantInputSchema, idSchema, pageQuerySchema } from "../schemas.ts";
+import { createEnrollmentTokenInputSchema } from "../agents.ts";
+import { CAPTURE_STATUSES, createCaptureInputSchema } from "../captures.ts";
 import { authedProcedure, callService, router } from "./init.ts";
 
 const apiKeysRouter = {
@@ -15,10 +17,34 @@ const tenantsRouter = {
   list: authedProcedure.input(pageQuerySchema).query(({ ctx, input }) => callService(() => ctx.services.tenants.list(ctx.auth, input))),
 } satisfies TRPCRouterRecord;
 
+const agentsRouter = {
+  list: authedProcedure
+    .input(pageQuerySchema.extend({ status: z.enum(["online", "offline"]).optional() }))
+    .query(({ ctx, input }) => callService(() => ctx.services.agents.list(ctx.auth, input))),
+  get: authedProcedure.input(z.object({ id: idSchema("agt") })).query(({ ctx, input }) => callService(() => ctx.services.agents.get(ctx.auth, input.id))),
+  createEnrollmentToken: authedProcedure
+    .input(createEnrollmentTokenInputSchema)
+    .mutation(({ ctx, input }) => callService(() => ctx.services.agents.createEnrollmentToken(ctx.auth, input))),
+} satisfies TRPCRouterRecord;
+
+const capturesRouter = {
+  create: authedProcedure.input(createCaptureInputSchema).mutation(({ ctx, input }) => callService(() => ctx.services.captures.create(ctx.auth, input))),
+  list: authedProcedure
+    .input(pageQuerySchema.extend({ status: z.enum(CAPTURE_STATUSES).optional() }))
+    .query(({ ctx, input }) => callService(() => ctx.services.captures.list(ctx.auth, input))),
+  get: authedProcedure.input(z.object({ id: idSchema("cap") })).query(({ ctx, input }) => callService(() => ctx.services.captures.get(ctx.auth, input.id))),
+  stop: authedProcedure.input(z.object({ id: idSchema("cap") })).mutation(({ ctx, input }) => callService(() => ctx.services.captures.stop(ctx.auth, input.id))),
+  records: authedProcedure
+    .input(pageQuerySchema.extend({ id: idSchema("cap"), order: z.enum(["asc", "desc"]).default("asc") }))
+    .query(({ ctx, input }) => callService(() => ctx.services.captures.records(ctx.auth, input.id, input))),
+} satisfies TRPCRouterRecord;
+
 export const appRouter = router({
   whoami: authedProcedure.query(({ ctx }) => callService(() => ctx.services.whoami(ctx.auth))),
   apiKeys: apiKeysRouter,
   tenants: tenantsRouter,
+  agents: agentsRouter,
+  captures: capturesRouter,
 });
 
 export type AppRouter = typeof appRouter;
