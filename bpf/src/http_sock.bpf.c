@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Socket-level HTTP/1.x capture on syscall tracepoints.
+ * Socket-level HTTP/1.x capture on the raw syscall tracepoints.
  *
  * Owns: tracking TCP sockets (connect/accept/close and first sight), per
  * direction stream offsets, in-kernel HTTP/1.x detection, and copying the
@@ -15,11 +15,21 @@
  * Data is handled at syscall exit (arguments saved at entry, keyed by
  * thread) so the true byte count is known and offsets stay exact for
  * partial writes and short reads.
+ *
+ * Hooks: one BTF-typed program on raw_syscalls:sys_enter, one on sys_exit
+ * (dispatching on the syscall number) and one on sock:inet_sock_set_state.
+ * Not one syscalls:sys_{enter,exit}_* program per syscall: each of those is
+ * a perf event whose release waits for RCU grace periods under a global
+ * mutex (~40 ms each, ~1 s to detach 24), while a raw tracepoint detaches
+ * in well under a millisecond. Syscalls the switch does not name return
+ * after one compare chain, which is what the per-syscall tracepoints'
+ * bitmap check cost too. x86-64 only (syscall numbers, pt_regs).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
 #include "hdrcap.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -32,6 +42,25 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define EINPROGRESS 115
 #define MSG_PEEK 2
 #define TCP_CLOSE_STATE 7
+/* thread_info.status bit of a 32-bit (ia32) syscall: its numbers differ. */
+#define TS_COMPAT 0x0002
+
+/* x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
+enum hdrcap_sysnr {
+	NR_read = 0,
+	NR_write = 1,
+	NR_close = 3,
+	NR_readv = 19,
+	NR_writev = 20,
+	NR_sendfile = 40,
+	NR_connect = 42,
+	NR_accept = 43,
+	NR_sendto = 44,
+	NR_recvfrom = 45,
+	NR_sendmsg = 46,
+	NR_recvmsg = 47,
+	NR_accept4 = 288,
+};
 
 /* Keep the enums in the object's BTF: the TS layout is generated from it. */
 enum hdrcap_limits hdrcap_btf_limits __attribute__((unused));
@@ -43,23 +72,6 @@ enum hdrcap_port_side hdrcap_btf_port_side __attribute__((unused));
 enum hdrcap_counter hdrcap_btf_counter __attribute__((unused));
 struct hdrcap_chunk_event *hdrcap_btf_chunk_event __attribute__((unused));
 struct hdrcap_port_key *hdrcap_btf_port_key __attribute__((unused));
-
-/* Context of syscalls:sys_enter_* and sys_exit_* (see their tracefs
- * "format" files). Not vmlinux's trace_event_raw_sys_enter: that is
- * raw_syscalls' layout, whose `long id` is an `int __syscall_nr` here. */
-struct sys_enter_ctx {
-	__u64 common;
-	__s32 nr;
-	__u32 pad;
-	__u64 args[6];
-};
-
-struct sys_exit_ctx {
-	__u64 common;
-	__s32 nr;
-	__u32 pad;
-	__s64 ret;
-};
 
 enum conn_class {
 	CONN_UNCLASSIFIED = 0,
@@ -350,8 +362,7 @@ static __always_inline struct conn_state *conn_track(struct sock *sk, __u8 role,
 
 /* ---- data syscalls: entry ---------------------------------------------- */
 
-static __always_inline int enter_data(struct sys_enter_ctx *ctx, int fd, __u64 buf,
-				      __u32 iovcnt, __u8 kind, __u8 dir)
+static __always_inline int enter_data(long nr, int fd, __u64 buf, __u32 iovcnt, __u8 kind, __u8 dir)
 {
 	struct hdrcap_config *cfg = get_config();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -368,7 +379,7 @@ static __always_inline int enter_data(struct sys_enter_ctx *ctx, int fd, __u64 b
 	if (!c || c->class == CONN_NOT_HTTP || !conn_filter_pass(c, sk, cfg))
 		return 0;
 	args.sk = (__u64)sk;
-	args.sysnr = ctx->nr;
+	args.sysnr = nr;
 	args.buf = buf;
 	args.iovcnt = iovcnt;
 	args.fd = fd;
@@ -378,71 +389,80 @@ static __always_inline int enter_data(struct sys_enter_ctx *ctx, int fd, __u64 b
 	return 0;
 }
 
-static __always_inline int enter_msg(struct sys_enter_ctx *ctx, int fd, struct user_msghdr *msg, __u8 dir)
+/* The iovec array and count of a user msghdr. */
+static __always_inline __u64 msg_iov(__u64 msg, __u32 *iovcnt)
 {
-	struct iovec *iov = BPF_CORE_READ_USER(msg, msg_iov);
-	__u64 iovlen = BPF_CORE_READ_USER(msg, msg_iovlen);
+	struct user_msghdr *m = (struct user_msghdr *)msg;
+	__u64 iovlen = BPF_CORE_READ_USER(m, msg_iovlen);
 
-	return enter_data(ctx, fd, (__u64)iov, iovlen > 0xffff ? 0xffff : (__u32)iovlen, ARGS_IOV, dir);
+	*iovcnt = iovlen > 0xffff ? 0xffff : (__u32)iovlen;
+	return (__u64)BPF_CORE_READ_USER(m, msg_iov);
 }
 
-SEC("tracepoint/syscalls/sys_enter_read")
-int hc_enter_read(struct sys_enter_ctx *ctx)
+/* A 32-bit process's syscall: its numbers are not the ones below. */
+static __always_inline bool compat_syscall(void)
 {
-	return enter_data(ctx, ctx->args[0], ctx->args[1], 0, ARGS_BUF, HDRCAP_DIR_INGRESS);
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
 }
 
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int hc_enter_recvfrom(struct sys_enter_ctx *ctx)
+static __always_inline int enter_connect(long nr, int fd);
+static __always_inline int enter_close(int fd);
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(hc_sys_enter, struct pt_regs *regs, long id)
 {
-	/* MSG_PEEK leaves the bytes in the socket: they are read again later. */
-	if (ctx->args[3] & MSG_PEEK)
+	__u64 buf = 0, a2;
+	__u32 iovcnt = 0;
+	__u8 kind, dir;
+	int fd;
+
+	/* Every syscall of the system comes here: leave at once unless it is one of ours. */
+	switch (id) {
+	case NR_read: case NR_write: case NR_readv: case NR_writev: case NR_recvfrom:
+	case NR_sendto: case NR_recvmsg: case NR_sendmsg: case NR_sendfile:
+	case NR_connect: case NR_close:
+		break;
+	default:
 		return 0;
-	return enter_data(ctx, ctx->args[0], ctx->args[1], 0, ARGS_BUF, HDRCAP_DIR_INGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int hc_enter_readv(struct sys_enter_ctx *ctx)
-{
-	return enter_data(ctx, ctx->args[0], ctx->args[1], ctx->args[2], ARGS_IOV, HDRCAP_DIR_INGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int hc_enter_recvmsg(struct sys_enter_ctx *ctx)
-{
-	if (ctx->args[2] & MSG_PEEK)
+	}
+	if (compat_syscall())
 		return 0;
-	return enter_msg(ctx, ctx->args[0], (struct user_msghdr *)ctx->args[1], HDRCAP_DIR_INGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int hc_enter_write(struct sys_enter_ctx *ctx)
-{
-	return enter_data(ctx, ctx->args[0], ctx->args[1], 0, ARGS_BUF, HDRCAP_DIR_EGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int hc_enter_sendto(struct sys_enter_ctx *ctx)
-{
-	return enter_data(ctx, ctx->args[0], ctx->args[1], 0, ARGS_BUF, HDRCAP_DIR_EGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int hc_enter_writev(struct sys_enter_ctx *ctx)
-{
-	return enter_data(ctx, ctx->args[0], ctx->args[1], ctx->args[2], ARGS_IOV, HDRCAP_DIR_EGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int hc_enter_sendmsg(struct sys_enter_ctx *ctx)
-{
-	return enter_msg(ctx, ctx->args[0], (struct user_msghdr *)ctx->args[1], HDRCAP_DIR_EGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int hc_enter_sendfile(struct sys_enter_ctx *ctx)
-{
-	return enter_data(ctx, ctx->args[0], 0, 0, ARGS_SENDFILE, HDRCAP_DIR_EGRESS);
+	fd = BPF_CORE_READ(regs, di);
+	switch (id) {
+	case NR_connect:
+		return enter_connect(id, fd);
+	case NR_close:
+		return enter_close(fd);
+	case NR_sendfile:
+		return enter_data(id, fd, 0, 0, ARGS_SENDFILE, HDRCAP_DIR_EGRESS);
+	}
+	buf = BPF_CORE_READ(regs, si);
+	a2 = BPF_CORE_READ(regs, dx);
+	dir = (id == NR_read || id == NR_readv || id == NR_recvfrom || id == NR_recvmsg) ?
+		      HDRCAP_DIR_INGRESS : HDRCAP_DIR_EGRESS;
+	kind = ARGS_BUF;
+	switch (id) {
+	case NR_recvfrom:
+		/* MSG_PEEK leaves the bytes in the socket: they are read again later. */
+		if (BPF_CORE_READ(regs, r10) & MSG_PEEK)
+			return 0;
+		break;
+	case NR_readv:
+	case NR_writev:
+		kind = ARGS_IOV;
+		iovcnt = a2 > 0xffff ? 0xffff : (__u32)a2;
+		break;
+	case NR_recvmsg:
+	case NR_sendmsg:
+		if (id == NR_recvmsg && (a2 & MSG_PEEK))
+			return 0;
+		kind = ARGS_IOV;
+		buf = msg_iov(buf, &iovcnt);
+		break;
+	}
+	return enter_data(id, fd, buf, iovcnt, kind, dir);
 }
 
 
@@ -681,53 +701,49 @@ static __always_inline int handle_data(const struct syscall_args *a, __u32 total
 	return 0;
 }
 
-static __always_inline int exit_data(struct sys_exit_ctx *ctx)
+static __always_inline int exit_data(long nr, long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct syscall_args *ap = bpf_map_lookup_elem(&inflight, &pid_tgid);
 	struct syscall_args a;
-	long ret = ctx->ret;
 
 	if (!ap)
 		return 0;
 	a = *ap;
 	bpf_map_delete_elem(&inflight, &pid_tgid);
-	if (ret <= 0 || a.sysnr != ctx->nr || a.kind == ARGS_CONNECT)
+	if (ret <= 0 || a.sysnr != nr || a.kind == ARGS_CONNECT)
 		return 0;
 	return handle_data(&a, ret > 0x7fffffff ? 0x7fffffff : (__u32)ret, pid_tgid);
 }
 
-SEC("tracepoint/syscalls/sys_exit_read")
-int hc_exit_read(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
+static __always_inline int exit_connect(long nr, long ret);
+static __always_inline int exit_accept(long ret);
 
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int hc_exit_recvfrom(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
+SEC("tp_btf/sys_exit")
+int BPF_PROG(hc_sys_exit, struct pt_regs *regs, long ret)
+{
+	long id = BPF_CORE_READ(regs, orig_ax);
 
-SEC("tracepoint/syscalls/sys_exit_readv")
-int hc_exit_readv(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
-
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int hc_exit_recvmsg(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
-
-SEC("tracepoint/syscalls/sys_exit_write")
-int hc_exit_write(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
-
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int hc_exit_sendto(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
-
-SEC("tracepoint/syscalls/sys_exit_writev")
-int hc_exit_writev(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
-
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int hc_exit_sendmsg(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
-
-SEC("tracepoint/syscalls/sys_exit_sendfile64")
-int hc_exit_sendfile(struct sys_exit_ctx *ctx) { return exit_data(ctx); }
+	switch (id) {
+	case NR_read: case NR_write: case NR_readv: case NR_writev: case NR_recvfrom:
+	case NR_sendto: case NR_recvmsg: case NR_sendmsg: case NR_sendfile:
+	case NR_connect: case NR_accept: case NR_accept4:
+		break;
+	default:
+		return 0;
+	}
+	if (compat_syscall())
+		return 0;
+	if (id == NR_connect)
+		return exit_connect(id, ret);
+	if (id == NR_accept || id == NR_accept4)
+		return exit_accept(ret);
+	return exit_data(id, ret);
+}
 
 /* ---- connection lifecycle ---------------------------------------------- */
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int hc_enter_connect(struct sys_enter_ctx *ctx)
+static __always_inline int enter_connect(long nr, int fd)
 {
 	struct hdrcap_config *cfg = get_config();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -735,15 +751,14 @@ int hc_enter_connect(struct sys_enter_ctx *ctx)
 
 	if (!cfg || !process_allowed(cfg, pid_tgid))
 		return 0;
-	args.sysnr = ctx->nr;
-	args.fd = ctx->args[0];
+	args.sysnr = nr;
+	args.fd = fd;
 	args.kind = ARGS_CONNECT;
 	bpf_map_update_elem(&inflight, &pid_tgid, &args, BPF_ANY);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_connect")
-int hc_exit_connect(struct sys_exit_ctx *ctx)
+static __always_inline int exit_connect(long nr, long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct syscall_args *ap = bpf_map_lookup_elem(&inflight, &pid_tgid);
@@ -754,12 +769,12 @@ int hc_exit_connect(struct sys_exit_ctx *ctx)
 	if (!ap)
 		return 0;
 	fd = ap->fd;
-	if (ap->kind != ARGS_CONNECT || ap->sysnr != ctx->nr) {
+	if (ap->kind != ARGS_CONNECT || ap->sysnr != nr) {
 		bpf_map_delete_elem(&inflight, &pid_tgid);
 		return 0;
 	}
 	bpf_map_delete_elem(&inflight, &pid_tgid);
-	if (!cfg || (ctx->ret != 0 && ctx->ret != -EINPROGRESS))
+	if (!cfg || (ret != 0 && ret != -EINPROGRESS))
 		return 0;
 	sk = tcp_sock_from_fd(fd);
 	if (sk)
@@ -767,24 +782,18 @@ int hc_exit_connect(struct sys_exit_ctx *ctx)
 	return 0;
 }
 
-static __always_inline int exit_accept(struct sys_exit_ctx *ctx)
+static __always_inline int exit_accept(long ret)
 {
 	struct hdrcap_config *cfg = get_config();
 	struct sock *sk;
 
-	if (ctx->ret < 0 || !cfg || !process_allowed(cfg, bpf_get_current_pid_tgid()))
+	if (ret < 0 || !cfg || !process_allowed(cfg, bpf_get_current_pid_tgid()))
 		return 0;
-	sk = tcp_sock_from_fd(ctx->ret);
+	sk = tcp_sock_from_fd(ret);
 	if (sk)
 		conn_track(sk, HDRCAP_ROLE_SERVER, true, cfg);
 	return 0;
 }
-
-SEC("tracepoint/syscalls/sys_exit_accept")
-int hc_exit_accept(struct sys_exit_ctx *ctx) { return exit_accept(ctx); }
-
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int hc_exit_accept4(struct sys_exit_ctx *ctx) { return exit_accept(ctx); }
 
 /* struct file before 6.13 counted references in f_count. */
 struct file___f_count {
@@ -801,8 +810,7 @@ static __always_inline bool file_last_ref(struct file *f)
 	return BPF_CORE_READ((struct file___f_count *)f, f_count.counter) == 1;
 }
 
-SEC("tracepoint/syscalls/sys_enter_close")
-int hc_enter_close(struct sys_enter_ctx *ctx)
+static __always_inline int enter_close(int fd)
 {
 	struct hdrcap_config *cfg = get_config();
 	struct file *f;
@@ -811,7 +819,7 @@ int hc_enter_close(struct sys_enter_ctx *ctx)
 
 	if (!cfg || !process_allowed(cfg, bpf_get_current_pid_tgid()))
 		return 0;
-	f = file_from_fd(ctx->args[0]);
+	f = file_from_fd(fd);
 	sk = tcp_sock_from_file(f);
 	if (!sk)
 		return 0;
@@ -824,14 +832,14 @@ int hc_enter_close(struct sys_enter_ctx *ctx)
 /* The TCP state machine is the authority on a socket's end: whatever
  * close() saw, a socket reaching TCP_CLOSE is gone, and its struct sock may
  * be recycled for the next connection. */
-SEC("tracepoint/sock/inet_sock_set_state")
-int hc_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(hc_sock_state, const struct sock *sk, const int oldstate, const int newstate)
 {
 	__u64 key;
 
-	if (ctx->newstate != TCP_CLOSE_STATE || ctx->protocol != IPPROTO_TCP)
+	if (newstate != TCP_CLOSE_STATE || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
-	key = (__u64)ctx->skaddr;
+	key = (__u64)sk;
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
 }

@@ -31,4 +31,10 @@ export interface CapturedChunk {
   data: Buffer;
   /** True number of bytes the syscall/packet carried at this offset. */
   length: number;
+  /**
+   * The source saw data[0] begin a write/syscall whose first bytes are an
+   * HTTP/1.x start-line token: a likely message boundary, which lets a decoder
+   * that lost its place pick up again there. Absent when the source cannot tell.
+   */
+  startsMessage?: boolean;
 }

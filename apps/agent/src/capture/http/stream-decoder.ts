@@ -141,6 +141,8 @@ export class HttpStreamDecoder {
     this.nextOffset = end;
 
     const from = expected > start ? expected - start : 0;
+    // Lost, but this write begins with a start-line token: look there, not only after the next LF.
+    if (this.mode === "resync" && from === 0 && chunk.startsMessage === true) this.atLineStart = true;
     if (from < data.length) this.consume(data, from, chunk);
     const capturedEnd = Math.max(from, data.length);
     if (total > capturedEnd) this.skipGap(total - capturedEnd);

@@ -6,6 +6,7 @@
  */
 import type { CapturedChunk, Direction, Role } from "../chunk.ts";
 import {
+  HDRCAP_CHUNK_F_HTTP_START,
   HDRCAP_CHUNK_MAX,
   HDRCAP_DIR_EGRESS,
   HDRCAP_DIR_INGRESS,
@@ -111,6 +112,7 @@ export function decodeChunkEvent(rec: Buffer, wallOffsetNs: bigint): CapturedChu
     // Copy: the drain buffer is reused by the next drain.
     data: Buffer.from(rec.subarray(CHUNK_EVENT_HEADER_SIZE, CHUNK_EVENT_HEADER_SIZE + dataLen)),
     length,
+    startsMessage: (rec.readUInt32LE(F.flags.offset) & HDRCAP_CHUNK_F_HTTP_START) !== 0,
   };
 }
 
