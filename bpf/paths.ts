@@ -13,3 +13,5 @@ export const bpfBuildDir: string = path.resolve(
 
 export const httpSockObjectPath: string = path.join(bpfBuildDir, "http_sock.bpf.o");
 export const shimLibraryPath: string = path.join(bpfBuildDir, "libhdrcap_shim.so");
+/** Packet-level capture (TC/tcx), bpf/src/tc_capture.bpf.c. */
+export const tcCaptureObjectPath: string = path.join(bpfBuildDir, "tc_capture.bpf.o");

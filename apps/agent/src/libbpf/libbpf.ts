@@ -11,7 +11,7 @@
  */
 import koffi from "koffi";
 import type { IKoffiRegisteredCallback } from "koffi";
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { shimLibraryPath } from "@hdrcap/bpf/paths";
 
 export type LibbpfLogLevel = "warn" | "info" | "debug";
@@ -123,6 +123,17 @@ function bind(libPath: string) {
     mapDelete: lib.func("int bpf_map_delete_elem(int fd, const void *key)"),
     mapNextKey: lib.func("int bpf_map_get_next_key(int fd, const void *key, _Out_ void *next_key)"),
     numPossibleCpus: lib.func("int libbpf_num_possible_cpus(void)"),
+    // attach_type is an int: the system's libbpf headers may predate BPF_TCX_*.
+    linkCreate: lib.func("int bpf_link_create(int prog_fd, int target_fd, int attach_type, void *opts)"),
+  };
+}
+
+function bindLibc() {
+  const lib = koffi.load("libc.so.6");
+  return {
+    close: lib.func("int close(int fd)"),
+    ifNameToIndex: lib.func("unsigned int if_nametoindex(const char *ifname)"),
+    setns: lib.func("int setns(int fd, int nstype)"),
   };
 }
 
@@ -141,6 +152,12 @@ function bindShim(libPath: string) {
 }
 
 let libbpf: ReturnType<typeof bind> | undefined;
+let libc: ReturnType<typeof bindLibc> | undefined;
+
+function libcLib(): ReturnType<typeof bindLibc> {
+  libc ??= bindLibc();
+  return libc;
+}
 let shim: ReturnType<typeof bindShim> | undefined;
 
 function lib(): ReturnType<typeof bind> {
@@ -336,6 +353,49 @@ export class BpfObject {
     return out;
   }
 
+  /** The fd of a loaded program, by its function name. */
+  programFd(name: string): number {
+    const l = lib();
+    for (let p = l.nextProgram(this.handle(), null); p !== null; p = l.nextProgram(this.handle(), p)) {
+      if ((l.programName(p) as string) === name) return check(`fd of program ${name}`, l.programFd(p));
+    }
+    throw new Error(`BPF object ${this.path} has no program named ${name}`);
+  }
+
+  /** Leaves a program out of load() (call before load). */
+  setAutoload(name: string, autoload: boolean): void {
+    const l = lib();
+    for (let p = l.nextProgram(this.handle(), null); p !== null; p = l.nextProgram(this.handle(), p)) {
+      if ((l.programName(p) as string) === name) {
+        check(`set autoload of ${name}`, l.programSetAutoload(p, autoload));
+        return;
+      }
+    }
+    throw new Error(`BPF object ${this.path} has no program named ${name}`);
+  }
+
+  /** Attaches one program by its SEC() name (as attachAll does); the link closes with the process. */
+  attachProgram(name: string): BpfLink {
+    const l = lib();
+    for (let p = l.nextProgram(this.handle(), null); p !== null; p = l.nextProgram(this.handle(), p)) {
+      if ((l.programName(p) as string) !== name) continue;
+      recentLog.length = 0;
+      const handle = checkPtr(`attach ${name} (${l.programSection(p) as string})`, l.attach(p));
+      const entry = { program: name, handle: handle as Handle | null };
+      this.links.push(entry);
+      return {
+        program: name,
+        destroy: () => {
+          if (entry.handle !== null) {
+            l.linkDestroy(entry.handle);
+            entry.handle = null;
+          }
+        },
+      };
+    }
+    throw new Error(`BPF object ${this.path} has no program named ${name}`);
+  }
+
   /** Attaches every program by its SEC() name; links close with the process. */
   attachAll(): BpfLink[] {
     const l = lib();
@@ -372,6 +432,81 @@ export class BpfObject {
       this.obj = null;
     }
   }
+}
+
+// ---- TC (tcx) links -----------------------------------------------------------
+
+/** enum bpf_attach_type values of kernel 6.6+ (absent from older uapi headers). */
+const BPF_TCX_INGRESS = 46;
+const BPF_TCX_EGRESS = 47;
+
+export type TcDirection = "ingress" | "egress";
+
+/** The ifindex of a network interface in this process's namespace. */
+export function interfaceIndex(ifname: string): number {
+  const index = libcLib().ifNameToIndex(ifname) as number;
+  if (index === 0) throw new LibbpfError(`find interface ${ifname}`, koffi.errno() || 19);
+  return index;
+}
+
+const CLONE_NEWNET = 0x40000000;
+
+/**
+ * Runs fn with the calling (main) thread inside the network namespace at
+ * nsPath (e.g. /run/netns/<name> or /proc/<pid>/ns/net), then moves it back.
+ * Only this thread moves: fn must be synchronous. Interface names resolve
+ * and tcx links attach in the namespace the thread is in.
+ */
+export function inNetworkNamespace<T>(nsPath: string, fn: () => T): T {
+  const c = libcLib();
+  const home = openSync("/proc/thread-self/ns/net", "r");
+  try {
+    const target = openSync(nsPath, "r");
+    try {
+      if ((c.setns(target, CLONE_NEWNET) as number) !== 0) throw new LibbpfError(`enter network namespace ${nsPath}`, koffi.errno());
+    } finally {
+      closeSync(target);
+    }
+    try {
+      return fn();
+    } finally {
+      if ((c.setns(home, CLONE_NEWNET) as number) !== 0) {
+        // Never run on in the wrong namespace.
+        throw new Error(`cannot return to the original network namespace: ${errnoName(koffi.errno())}`);
+      }
+    }
+  } finally {
+    closeSync(home);
+  }
+}
+
+/**
+ * Attaches a loaded SEC("tc") program to an interface's tcx hook (kernel
+ * 6.6+) as a BPF link: a file descriptor, so the attachment goes away with
+ * this process, even on SIGKILL. Appended after existing tcx programs.
+ * Uses bpf_link_create with the raw attach type because libbpf 1.1 has no
+ * bpf_program__attach_tcx (1.3+).
+ */
+export function attachTcx(programFd: number, ifindex: number, direction: TcDirection, program = "program"): BpfLink {
+  const fd = lib().linkCreate(programFd, ifindex, direction === "ingress" ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, null) as number;
+  if (fd < 0) {
+    const e = Math.abs(fd);
+    const hint =
+      errnoName(e) === "EINVAL"
+        ? "tcx links need kernel 6.6 or later"
+        : errnoName(e) === "ENODEV"
+          ? `no interface with index ${ifindex}`
+          : undefined;
+    throw new LibbpfError(`attach ${program} to tcx/${direction} of ifindex ${ifindex}`, fd, hint);
+  }
+  let open = true;
+  return {
+    program,
+    destroy: () => {
+      if (open) libcLib().close(fd);
+      open = false;
+    },
+  };
 }
 
 // ---- ring buffer and counters (shim) --------------------------------------

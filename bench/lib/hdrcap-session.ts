@@ -1,0 +1,173 @@
+/**
+ * One hdrcap capture of a port for the length of a benchmark round, in one
+ * of two shapes: the library mode (a worker process embedding HttpCapture,
+ * records counted) and the CLI mode (`hdrcap-agent capture --format ndjson`
+ * with stdout on /dev/null). Both capture the server side only (role server)
+ * so each HTTP exchange is one request and one response record.
+ */
+import { fork, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, openSync, closeSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { stopChild, waitForExit, waitForOutput } from "./child.ts";
+import type { WorkerMessage, WorkerResult } from "./hdrcap-protocol.ts";
+import { cpuTimes, peakRssBytes } from "./proc.ts";
+
+const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+const workerBundle = path.join(repoRoot, "bench/dist/hdrcap-worker.js");
+const agentCli = path.join(repoRoot, "apps/agent/dist/main.js");
+const bpfBuildDir = path.join(repoRoot, "bpf/build");
+
+export type HdrcapMode = "library" | "cli";
+
+export interface CaptureSessionResult {
+  requests: number;
+  responses: number;
+  ringbufFull: number;
+  truncated: number;
+  malformed: number;
+  gaps: number;
+  resyncs: number;
+  /** Process CPU (user + system) from ready until the capture stopped. */
+  cpuSeconds: number;
+  peakRssBytes: number;
+  /** Sampled delays from a header block's first byte to its record reaching the consumer (library mode). */
+  visibilityHistogramMs: number[] | null;
+}
+
+export interface CaptureSession {
+  pid: number;
+  finish(): Promise<CaptureSessionResult>;
+  /** Kills the process if finish() was not reached. */
+  abort(): void;
+}
+
+/** Bundles the worker as the agent is bundled (workspace code inlined, node_modules external). */
+export async function buildWorker(): Promise<void> {
+  mkdirSync(path.dirname(workerBundle), { recursive: true });
+  await build({
+    entryPoints: [path.join(repoRoot, "bench/lib/hdrcap-worker.ts")],
+    outfile: workerBundle,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "warning",
+    plugins: [
+      {
+        name: "external-third-party",
+        setup(b) {
+          b.onResolve({ filter: /^[^./]/ }, (args) =>
+            args.path.startsWith("@hdrcap/") ? undefined : { path: args.path, external: true },
+          );
+        },
+      },
+    ],
+  });
+}
+
+export function assertCliBuilt(): void {
+  if (!existsSync(agentCli)) throw new Error(`${agentCli} is missing: run \`npm run build\` first`);
+}
+
+export async function startCapture(mode: HdrcapMode, port: number): Promise<CaptureSession> {
+  return mode === "library" ? startLibrary(port) : startCli(port);
+}
+
+async function startLibrary(port: number): Promise<CaptureSession> {
+  const child = fork(workerBundle, [String(port)], {
+    env: { ...process.env, HDRCAP_BPF_DIR: bpfBuildDir },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const next = () =>
+    new Promise<WorkerMessage>((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`capture worker exited (${code})`));
+      child.once("exit", onExit);
+      child.once("message", (m) => {
+        child.off("exit", onExit);
+        resolve(m as WorkerMessage);
+      });
+    });
+  const ready = await next();
+  if (ready.type !== "ready") throw new Error(`capture worker: unexpected ${ready.type}`);
+  return {
+    pid: child.pid!,
+    async finish() {
+      const peak = peakRssBytes(child.pid!);
+      const resultPromise = next();
+      child.send({ type: "stop" });
+      const r = (await resultPromise) as WorkerResult;
+      const finalPeak = Math.max(peak, safe(() => peakRssBytes(child.pid!), 0));
+      await stopChild(child, "SIGTERM", 5_000);
+      return {
+        requests: r.requests,
+        responses: r.responses,
+        ringbufFull: r.ringbufFull,
+        truncated: r.truncated,
+        malformed: r.malformed,
+        gaps: r.gaps,
+        resyncs: r.resyncs,
+        cpuSeconds: r.cpuSeconds,
+        peakRssBytes: finalPeak,
+        visibilityHistogramMs: r.visibilityHistogramMs,
+      };
+    },
+    abort: () => child.kill("SIGKILL"),
+  };
+}
+
+async function startCli(port: number): Promise<CaptureSession> {
+  assertCliBuilt();
+  const devNull = openSync("/dev/null", "w");
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [agentCli, "capture", "--port", String(port), "--role", "server", "--format", "ndjson"], {
+      stdio: ["ignore", devNull, "pipe"],
+    });
+  } finally {
+    closeSync(devNull);
+  }
+  await waitForOutput(child, child.stderr!, /Ctrl-C to stop/);
+  const cpuAtReady = cpuTimes(child.pid!).self;
+  let stderr = "";
+  child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+  return {
+    pid: child.pid!,
+    async finish() {
+      const peak = peakRssBytes(child.pid!);
+      const exited = waitForExit(child);
+      // CPU is read just before SIGINT: the final drain is not counted here.
+      const cpuSeconds = cpuTimes(child.pid!).self - cpuAtReady;
+      child.kill("SIGINT");
+      await exited;
+      return { ...parseCliSummary(stderr), cpuSeconds, peakRssBytes: peak, visibilityHistogramMs: null };
+    },
+    abort: () => child.kill("SIGKILL"),
+  };
+}
+
+/** The counter summary `hdrcap-agent capture` prints on SIGINT. */
+export function parseCliSummary(s: string): Omit<CaptureSessionResult, "cpuSeconds" | "peakRssBytes" | "visibilityHistogramMs"> {
+  const records = /records:\s+\d+ delivered \((\d+) requests, (\d+) responses\)/.exec(s);
+  const kernel = /kernel:\s+\d+ chunks emitted, (\d+) lost \(ring buffer full\), (\d+) truncated/.exec(s);
+  const decoder = /decoder:\s+(\d+) malformed, \d+ oversize, (\d+) resyncs, (\d+) gaps/.exec(s);
+  if (!records || !kernel || !decoder) throw new Error(`unexpected hdrcap-agent summary:\n${s}`);
+  return {
+    requests: Number(records[1]),
+    responses: Number(records[2]),
+    ringbufFull: Number(kernel[1]),
+    truncated: Number(kernel[2]),
+    malformed: Number(decoder[1]),
+    resyncs: Number(decoder[2]),
+    gaps: Number(decoder[3]),
+  };
+}
+
+function safe<T>(f: () => T, fallback: T): T {
+  try {
+    return f();
+  } catch {
+    return fallback;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Child process for the in-process (library) capture mode: what an agent
+ * embedding HttpCapture does, with records consumed by a counter. Bundled
+ * by hdrcap-session.ts so its RSS and CPU are those of a real agent, not of
+ * tsx. Talks to the bench over the fork IPC channel.
+ *
+ * argv: <port>. Messages out: ready, result. Messages in: stop.
+ */
+import { HttpCapture } from "../../apps/agent/src/capture/http-capture.ts";
+import type { WorkerMessage, WorkerResult } from "./hdrcap-protocol.ts";
+
+const port = Number(process.argv[2]);
+const VISIBILITY_SAMPLE_EVERY = 8;
+const visibilityHistogramMs = new Uint32Array(10_001);
+let requests = 0;
+let responses = 0;
+let seen = 0;
+
+const capture = HttpCapture.start({
+  filter: { ports: [port], role: "server" },
+  onRecords: (records) => {
+    const now = Date.now();
+    for (const r of records) {
+      if (r.kind === "request") requests++;
+      else responses++;
+      // Sampled: Date.parse per record would be a visible part of the cost being measured.
+      if (++seen % VISIBILITY_SAMPLE_EVERY === 0) {
+        const ms = Math.max(0, Math.min(10_000, now - Date.parse(r.ts)));
+        visibilityHistogramMs[ms]!++;
+      }
+    }
+  },
+});
+
+const cpuAtReady = process.cpuUsage();
+const send = (m: WorkerMessage) => process.send!(m);
+send({ type: "ready" });
+
+process.on("message", (m: { type: string }) => {
+  if (m.type !== "stop") return;
+  const cpuBeforeStop = process.cpuUsage(cpuAtReady);
+  capture.stop();
+  const cpu = process.cpuUsage(cpuAtReady);
+  const c = capture.counters();
+  const result: WorkerResult = {
+    type: "result",
+    requests,
+    responses,
+    recordsDelivered: c.recordsDelivered,
+    ringbufFull: Number(c.kernel.ringbufFull),
+    truncated: Number(c.kernel.truncated),
+    malformed: c.decoder.malformed + Number(c.kernel.recordsMalformed),
+    gaps: c.decoder.gaps,
+    resyncs: c.decoder.resyncs,
+    chunksEmitted: Number(c.kernel.chunksEmitted),
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    cpuSecondsBeforeStop: (cpuBeforeStop.user + cpuBeforeStop.system) / 1e6,
+    visibilityHistogramMs: Array.from(visibilityHistogramMs),
+    memoryAtStop: memoryAfterGc(),
+  };
+  send(result);
+  process.disconnect();
+});
+
+/** With --expose-gc (diagnostics only), collect first so heapUsed is what is retained. */
+function memoryAfterGc(): NodeJS.MemoryUsage {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage();
+}

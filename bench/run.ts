@@ -1,0 +1,41 @@
+/**
+ * `npm run bench [-- <name>...] [--quick] [options]`: runs the named benchmarks
+ * (all by default), each printing its side-by-side comparison.
+ *
+ *   npm run bench -- capture --quick        one short round per mode (smoke test, < 1 min)
+ *   npm run bench -- capture --rounds 5 --duration 8 --modes off,hdrcap,tcpdump+tshark
+ *   npm run bench -- capture --no-docs      do not rewrite docs/benchmarks.md
+ */
+import { runCaptureBench } from "./capture.ts";
+
+const BENCHMARKS: Record<string, { describe: string; run: (argv: string[]) => Promise<void> }> = {
+  capture: {
+    describe: "HTTP header capture on a loaded nginx: off / hdrcap / access_log / tcpdump+tshark",
+    run: runCaptureBench,
+  },
+};
+
+async function main(argv: string[]): Promise<void> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log("usage: npm run bench -- [name...] [--quick] [--rounds N] [--duration S] [--modes a,b] [--no-docs|--write-docs]");
+    for (const [name, b] of Object.entries(BENCHMARKS)) console.log(`  ${name.padEnd(10)} ${b.describe}`);
+    return;
+  }
+  // Names are the leading arguments that are not options or option values.
+  const names: string[] = [];
+  for (const a of argv) {
+    if (a.startsWith("-")) break;
+    names.push(a);
+  }
+  const options = argv.slice(names.length);
+  for (const n of names) if (!BENCHMARKS[n]) throw new Error(`unknown benchmark "${n}"; known: ${Object.keys(BENCHMARKS).join(", ")}`);
+  for (const name of names.length ? names : Object.keys(BENCHMARKS)) {
+    console.log(`== ${name}`);
+    await BENCHMARKS[name]!.run(options);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  process.exit(1);
+});
