@@ -8,4 +8,5 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 "$ROOT/scripts/install-deps.sh"
 "$ROOT/scripts/build.sh"
 cd "$ROOT"
-exec node apps/control-plane/dist/cli.js local up --state-dir "${HDRCAP_STATE_DIR:-$ROOT/.state}" --port "${HDRCAP_PORT:-7070}"
+exec node apps/control-plane/dist/cli.js local up --state-dir "${HDRCAP_STATE_DIR:-$ROOT/.state}" --port "${HDRCAP_PORT:-7070}" \
+  --agent-bin "$ROOT/apps/agent/dist/main.js"

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /**
- * `hdrcap-agent`: the host agent. `capture` runs a standalone capture on this
- * host and prints records (the basis of the kernel tests); `check` reports what
- * this host can do.
+ * `hdrcap-agent`: the host agent. `run` enrolls (once) and serves the control
+ * plane over NATS; `capture` runs a standalone capture on this host and prints
+ * records (the basis of the kernel tests); `check` reports what this host can do.
  */
 import { Command, Option } from "commander";
 import { HttpCapture, type HttpCaptureCounters } from "./capture/http-capture.ts";
 import { runSystemCheck } from "./capture/system-check.ts";
 import { formatRecordText } from "./cli/format-record.ts";
+import { runAgent } from "./daemon/run-agent.ts";
 
 const program = new Command("hdrcap-agent").description("hdrcap host agent").showHelpAfterError();
 
@@ -98,6 +99,75 @@ program
       process.stderr.write(`hdrcap-agent: capturing HTTP (${describeFilter(opts)}); Ctrl-C to stop\n`);
       process.once("SIGINT", () => finish("interrupted"));
       process.once("SIGTERM", () => finish("terminated"));
+    },
+  );
+
+const positiveInt = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name}: "${value}" is not a positive integer`);
+  return n;
+};
+
+const labelList = (value: string, prev: Record<string, string> = {}) => {
+  const out = { ...prev };
+  for (const part of value.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw new Error(`--labels: "${part}" is not key=value`);
+    out[part.slice(0, eq)] = part.slice(eq + 1);
+  }
+  return out;
+};
+
+program
+  .command("run")
+  .description(
+    "run as a fleet agent: enroll with the control plane once (identity kept in <state-dir>/agent.json, mode 0600), " +
+      "then connect to NATS, run the captures the control plane assigns and stream their records",
+  )
+  .requiredOption("--control-plane <url>", "control plane base URL, e.g. https://hdrcap.example.com")
+  .option("--token <token>", "enrollment token (hcet_…); only needed until enrolled; default $HDRCAP_ENROLLMENT_TOKEN")
+  .option("--state-dir <dir>", "where the agent keeps its identity", "/var/lib/hdrcap")
+  .option(
+    "--labels <k=v,...>",
+    "labels asked for at enrollment (repeatable); ignored when the enrollment token carries labels, and after enrollment",
+    labelList,
+  )
+  .option("--metrics-port <port>", "serve Prometheus metrics on this port at /metrics", positiveInt("metrics-port"))
+  .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"))
+  .addOption(new Option("--desired-interval <ms>", "re-fetch the desired state this often").argParser(positiveInt("desired-interval")).default(10_000))
+  .addOption(new Option("--heartbeat-interval <ms>", "heartbeat this often").argParser(positiveInt("heartbeat-interval")).default(5_000))
+  .addOption(
+    new Option("--max-queued-records <n>", "records buffered in memory while NATS is unreachable; more are dropped and counted")
+      .argParser(positiveInt("max-queued-records"))
+      .default(200_000),
+  )
+  .addOption(new Option("--flush-timeout <ms>", "on SIGTERM, wait this long for unpublished records").argParser(positiveInt("flush-timeout")).default(10_000))
+  .action(
+    async (opts: {
+      controlPlane: string;
+      token?: string;
+      stateDir: string;
+      labels?: Record<string, string>;
+      metricsPort?: number;
+      logLevel: string;
+      desiredInterval: number;
+      heartbeatInterval: number;
+      maxQueuedRecords: number;
+      flushTimeout: number;
+    }) => {
+      const code = await runAgent({
+        controlPlaneUrl: opts.controlPlane,
+        token: opts.token ?? process.env.HDRCAP_ENROLLMENT_TOKEN,
+        stateDir: opts.stateDir,
+        labels: opts.labels,
+        metricsPort: opts.metricsPort,
+        logLevel: opts.logLevel,
+        desiredIntervalMs: opts.desiredInterval,
+        heartbeatIntervalMs: opts.heartbeatInterval,
+        maxQueuedRecords: opts.maxQueuedRecords,
+        flushTimeoutMs: opts.flushTimeout,
+      });
+      process.exit(code);
     },
   );
 

@@ -66,8 +66,9 @@ local
   .description("start Postgres, NATS and the control plane locally; print a working key")
   .option("--state-dir <dir>", "where local services keep their data", ".state")
   .option("--port <port>", "control plane port", "7070")
-  .action(async (opts: { stateDir: string; port: string }) => {
-    await localUp({ stateDir: opts.stateDir, port: Number(opts.port), logger: createLogger(process.env.LOG_LEVEL ?? "warn") });
+  .option("--agent-bin <path>", "also enroll and run the agent on this host (path to apps/agent/dist/main.js)")
+  .action(async (opts: { stateDir: string; port: string; agentBin?: string }) => {
+    await localUp({ stateDir: opts.stateDir, port: Number(opts.port), logger: createLogger(process.env.LOG_LEVEL ?? "warn"), agentBin: opts.agentBin });
   });
 
 const admin = program.command("admin").description("operator commands");

@@ -66,6 +66,8 @@ export const enrollInputSchema = z
     facts: hostFactsSchema,
     /** The agent's own NATS user public key (nkey "U…"); its seed never leaves the host. */
     natsPublicKey: z.string().regex(/^U[A-Z2-7]{55}$/, "must be a NATS user public key"),
+    /** Labels the host asks for; the enrollment token's labels win on conflicts. */
+    labels: labelsSchema.optional(),
   })
   .strict()
   .openapi("EnrollInput");

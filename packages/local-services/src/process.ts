@@ -29,12 +29,18 @@ export function startProcess(
       cwd: opts.cwd,
       uid: opts.uid,
       gid: opts.gid,
-      detached: false,
+      // Own process group: a terminal's Ctrl-C reaches only the manager, which then
+      // stops its children in order (agent before NATS before Postgres).
+      detached: true,
     });
   } finally {
     closeSync(fd);
   }
   let exit: string | null = null;
+  // Never outlive the manager: if it exits without stopping us, take the child down too.
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  child.once("exit", () => process.removeListener("exit", killOnExit));
   const exited = new Promise<void>((resolve) => {
     child.on("exit", (code, signal) => {
       exit = signal ? `killed by ${signal}` : `exit code ${code}`;

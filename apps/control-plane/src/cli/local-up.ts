@@ -13,14 +13,37 @@ import { loadEnv } from "../env.ts";
 import type { Logger } from "../logger.ts";
 import { startServer } from "../server.ts";
 import { mintApiKey, verifyApiKey } from "../services/api-keys.ts";
+import { newEnrollmentTokenSecret, newId } from "../services/ids.ts";
 import { bootstrapFirstTenant } from "../services/tenants.ts";
 import { configPath, readConfig, writeConfig } from "./config.ts";
-import { freePort } from "@hdrcap/local-services";
+import { createNatsAuthority, freePort, natsAuthorityFromState, type NatsAuthority, type NatsAuthorityState } from "@hdrcap/local-services";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+
+/** The port saved in `file` when it is free, otherwise a new free one (saved). */
+async function stablePort(file: string): Promise<number> {
+  const saved = existsSync(file) ? Number(readFileSync(file, "utf8").trim()) : NaN;
+  if (Number.isInteger(saved) && saved > 0 && (await portFree(saved))) return saved;
+  const port = await freePort();
+  writeFileSync(file, `${port}\n`);
+  return port;
+}
+
+/** The local NATS accounts survive restarts, so enrolled agents' credentials stay valid. */
+async function loadOrCreateNatsAuthority(file: string): Promise<NatsAuthority> {
+  if (existsSync(file)) return natsAuthorityFromState(JSON.parse(readFileSync(file, "utf8")) as NatsAuthorityState);
+  const authority = await createNatsAuthority();
+  const state: NatsAuthorityState = { operatorJwt: authority.operatorJwt, systemAccount: authority.systemAccount, account: authority.account };
+  writeFileSync(file, JSON.stringify(state, null, 2), { mode: 0o600 });
+  return authority;
+}
 
 export interface LocalUpOptions {
   stateDir: string;
   port: number;
   logger: Logger;
+  /** The agent's entry point (apps/agent/dist/main.js); no local agent when undefined. */
+  agentBin?: string;
 }
 
 async function portFree(port: number): Promise<boolean> {
@@ -49,9 +72,14 @@ export async function localUp(opts: LocalUpOptions): Promise<void> {
       pg = await startPostgres({ dir: join(stateDir, "postgres"), logFile: join(stateDir, "postgres.log") });
       stops.push(() => pg!.stop());
     }
+    let accountSeed = process.env.NATS_ACCOUNT_SEED;
     if (!process.env.NATS_URL) {
       log(`starting nats-server with JetStream (store in ${join(stateDir, "nats")})`);
-      nats = await startNats({ dir: join(stateDir, "nats") });
+      const authority = await loadOrCreateNatsAuthority(join(stateDir, "nats-authority.json"));
+      accountSeed = authority.account.seed;
+      // A stable port: enrolled agents keep the NATS URL they were given.
+      const natsPort = await stablePort(join(stateDir, "nats-port"));
+      nats = await startNats({ dir: join(stateDir, "nats"), extraConfig: authority.serverConfig(), port: natsPort });
       stops.push(() => nats!.stop());
     }
     let port = opts.port;
@@ -64,6 +92,7 @@ export async function localUp(opts: LocalUpOptions): Promise<void> {
       ...process.env,
       DATABASE_URL: process.env.DATABASE_URL ?? pg!.url,
       NATS_URL: process.env.NATS_URL ?? nats!.url,
+      ...(accountSeed ? { NATS_ACCOUNT_SEED: accountSeed } : {}),
       PORT: String(port),
     });
 
@@ -94,6 +123,16 @@ export async function localUp(opts: LocalUpOptions): Promise<void> {
       writeConfig({ url: server.url, apiKey: shownKey });
     }
     const key = shownKey ?? saved!.apiKey;
+
+    let agentId: string | undefined;
+    let demo: string[] = [];
+    if (opts.agentBin) {
+      agentId = await startLocalAgent({ ...opts, agentBin: opts.agentBin, stateDir, serverUrl: server.url, db: admin.db, log, stops });
+      demo = await runDemoCapture(server.url, key, agentId, log).catch((err: unknown) => {
+        log(`the demo capture did not work: ${err instanceof Error ? err.message : String(err)}`);
+        return [];
+      });
+    }
     const keyShown = shownKey ? shownKey : `${key.slice(0, 11)}… (saved earlier in ${configPath()})`;
     process.stdout.write(
       [
@@ -102,9 +141,20 @@ export async function localUp(opts: LocalUpOptions): Promise<void> {
         `  control plane:  ${server.url}   (API docs: ${server.url}/docs)`,
         `  API key:        ${keyShown}${shownKey ? "   ← shown once; saved for the CLI" : ""}`,
         `  CLI config:     ${configPath()}`,
+        ...(agentId ? [`  local agent:    ${agentId} (online; logs in ${join(stateDir, "agent.log")})`] : []),
+        ...demo,
         "",
         "Try it:",
-        `  curl -s -H "Authorization: Bearer $(node -p 'require(\"${configPath()}\").apiKey')" ${server.url}/v1/whoami`,
+        `  KEY=$(node -p 'require("${configPath()}").apiKey')`,
+        `  curl -s -H "Authorization: Bearer $KEY" ${server.url}/v1/whoami`,
+        ...(agentId
+          ? [
+              "  # capture HTTP on a port of this host (here: the control plane's own port), make a request, read the headers back:",
+              `  CAP=$(curl -s -H "Authorization: Bearer $KEY" -H 'content-type: application/json' ${server.url}/v1/captures -d '{"name":"try","filter":{"ports":[${server.port}]}}' | node -p 'JSON.parse(require("fs").readFileSync(0)).id')`,
+              `  sleep 1; curl -s -H "X-Hello: world" ${server.url}/healthz; sleep 1`,
+              `  curl -s -H "Authorization: Bearer $KEY" "${server.url}/v1/captures/$CAP/records?order=desc&limit=4"`,
+            ]
+          : []),
         "",
         "Press Ctrl-C to stop everything.",
         "",
@@ -120,4 +170,92 @@ export async function localUp(opts: LocalUpOptions): Promise<void> {
     await stopAll();
   }
   log("stopped");
+}
+
+interface LocalAgentOptions {
+  agentBin: string;
+  stateDir: string;
+  serverUrl: string;
+  db: import("@hdrcap/db").Db;
+  log: (msg: string) => void;
+  stops: Array<() => Promise<void>>;
+}
+
+/** Enroll (first run only) and start the agent on this host; resolves once it is online. */
+async function startLocalAgent(o: LocalAgentOptions): Promise<string> {
+  const { startProcess, waitUntil } = await import("@hdrcap/local-services");
+  const agentState = join(o.stateDir, "agent");
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (!existsSync(join(agentState, "agent.json"))) {
+    const tenant = (await findTenantBySlug(o.db, "default")) ?? (await listTenants(o.db, { limit: 1 }))[0];
+    if (!tenant) throw new Error("no tenant to enroll the local agent into");
+    const secret = newEnrollmentTokenSecret();
+    await o.db
+      .insertInto("enrollment_tokens")
+      .values({ id: newId("etk"), tenant_id: tenant.id, prefix: secret.prefix, hash: secret.hash, labels: { local: "true" }, max_uses: 1, expires_at: new Date(Date.now() + 600_000), revoked_at: null, created_by_key_id: null })
+      .execute();
+    env.HDRCAP_ENROLLMENT_TOKEN = secret.token;
+  }
+  o.log("starting the local agent");
+  const startedAt = new Date();
+  const agent = startProcess("hdrcap-agent", process.execPath, [o.agentBin, "run", "--control-plane", o.serverUrl, "--state-dir", agentState, "--log-level", "info"], {
+    logFile: join(o.stateDir, "agent.log"),
+    env,
+  });
+  o.stops.push(() => agent.stop("SIGTERM", 15_000));
+  let agentId: string | undefined;
+  await waitUntil(
+    "the local agent",
+    async () => {
+      if (!existsSync(join(agentState, "agent.json"))) return false;
+      agentId ??= (JSON.parse(readFileSync(join(agentState, "agent.json"), "utf8")) as { agentId: string }).agentId;
+      // Seen by this run (a row left "online" by a previous run does not count).
+      const row = await o.db.selectFrom("agents").select(["status", "last_seen_at"]).where("id", "=", agentId).executeTakeFirst();
+      return row?.status === "online" && row.last_seen_at !== null && row.last_seen_at >= startedAt;
+    },
+    { timeoutMs: 60_000, alive: () => agent.exitReason() },
+  );
+  return agentId!;
+}
+
+/** Capture the control plane's own port for a moment, make one request, show its headers. */
+async function runDemoCapture(url: string, key: string, agentId: string, log: (msg: string) => void): Promise<string[]> {
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return res.json() as Promise<any>;
+  };
+  const port = Number(new URL(url).port);
+  const capture = await api("POST", "/v1/captures", { name: "quick-start demo", agents: { ids: [agentId] }, filter: { ports: [port], role: "server" }, limits: { durationSeconds: 60 } });
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && (await api("GET", `/v1/captures/${capture.id}`)).status !== "running") await new Promise((r) => setTimeout(r, 200));
+  // A fresh connection (fetch would reuse one opened before the capture started, which the
+  // kernel sees mid-stream and cannot assign a role to).
+  await new Promise<void>((resolveReq, reject) => {
+    const req = httpRequest(`${url}/healthz`, { agent: false, headers: { "X-Hello": "from the quick start", Authorization: "Bearer not-a-real-secret" } }, (res) => {
+      res.resume();
+      res.on("end", resolveReq);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+  let request: any;
+  while (Date.now() < deadline && !request) {
+    await new Promise((r) => setTimeout(r, 300));
+    const page = await api("GET", `/v1/captures/${capture.id}/records?limit=100`);
+    request = page.items.find((r: any) => r.kind === "request" && r.path === "/healthz");
+  }
+  await api("POST", `/v1/captures/${capture.id}/stop`);
+  if (!request) throw new Error(`no record of the demo request arrived (capture ${capture.id})`);
+  log(`demo capture ${capture.id} saw the request`);
+  return [
+    "",
+    `Captured by the local agent (capture ${capture.id}): your request's headers, secrets redacted:`,
+    `  ${request.method} ${request.path} ${request.version}   from ${request.src.ip}:${request.src.port} (${request.comm}[${request.pid}])`,
+    ...request.headers.map((h: { name: string; value: string }) => `    ${h.name}: ${h.value}`),
+  ];
 }

@@ -1,10 +1,13 @@
-/** Command an agent to reconcile now: request/reply with a timeout; no responder is reported, not skipped. */
+/**
+ * Command an agent to reconcile now: request/reply with a timeout (agents answer
+ * after reconciling, within ~2 s); no responder is reported, not skipped.
+ */
 import { agentCommandReplySchema, NATS_SUBJECTS, type AgentCommand } from "@hdrcap/api";
 import type { Db } from "@hdrcap/db";
 import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
 import { applyAgentReports, type NudgeAgent } from "../services/captures.ts";
 
-export function createNudger(nc: NatsConnection, db: Db, timeoutMs = 2000): NudgeAgent {
+export function createNudger(nc: NatsConnection, db: Db, timeoutMs = 3500): NudgeAgent {
   return async (tenantId, agentId) => {
     const command: AgentCommand = { v: 1, type: "sync" };
     try {

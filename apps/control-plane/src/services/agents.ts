@@ -112,7 +112,7 @@ export function createAgentsService(db: Db, config: AgentsServiceConfig) {
           .where("tenant_id", "=", token.tenant_id)
           .where("machine_id", "=", input.facts.machineId)
           .executeTakeFirst();
-        const labels = { ...(existing?.labels ?? {}), ...token.labels };
+        const labels = { ...(existing?.labels ?? {}), ...(input.labels ?? {}), ...token.labels };
         const agentId = existing?.id ?? newId("agt");
         if (existing) {
           await tx
