@@ -63,13 +63,29 @@ export async function localUp(opts: LocalUpOptions): Promise<void> {
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => {});
   };
+  // Signals are handled from the first moment: Ctrl-C during start-up also stops
+  // whatever has started, in order, instead of leaving it running.
+  let signalled: NodeJS.Signals | undefined;
+  const stopRequested = new Promise<void>((resolveStop) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      signalled = signal;
+      resolveStop();
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+  });
+  const interrupted = stopRequested.then(() => {
+    throw new Error(`interrupted by ${signalled}`);
+  });
+  interrupted.catch(() => {});
+  const orStop = <T>(p: Promise<T>): Promise<T> => Promise.race([p, interrupted]);
 
   try {
     let pg: PostgresServer | undefined;
     let nats: NatsServer | undefined;
     if (!process.env.DATABASE_URL) {
       log(`starting Postgres (data in ${join(stateDir, "postgres")})`);
-      pg = await startPostgres({ dir: join(stateDir, "postgres"), logFile: join(stateDir, "postgres.log") });
+      pg = await orStop(startPostgres({ dir: join(stateDir, "postgres"), logFile: join(stateDir, "postgres.log") }));
       stops.push(() => pg!.stop());
     }
     let accountSeed = process.env.NATS_ACCOUNT_SEED;
@@ -79,7 +95,7 @@ export async function localUp(opts: LocalUpOptions): Promise<void> {
       accountSeed = authority.account.seed;
       // A stable port: enrolled agents keep the NATS URL they were given.
       const natsPort = await stablePort(join(stateDir, "nats-port"));
-      nats = await startNats({ dir: join(stateDir, "nats"), extraConfig: authority.serverConfig(), port: natsPort });
+      nats = await orStop(startNats({ dir: join(stateDir, "nats"), extraConfig: authority.serverConfig(), port: natsPort }));
       stops.push(() => nats!.stop());
     }
     let port = opts.port;
@@ -101,7 +117,7 @@ export async function localUp(opts: LocalUpOptions): Promise<void> {
     const applied = await migrateToLatest(admin.db);
     log(applied.length ? `applied migrations: ${applied.join(", ")}` : "database schema is up to date");
 
-    const server = await startServer(env, opts.logger);
+    const server = await orStop(startServer(env, opts.logger));
     stops.push(() => server.close());
 
     // A working key for this machine's user, shown once when it is new.
@@ -127,8 +143,8 @@ export async function localUp(opts: LocalUpOptions): Promise<void> {
     let agentId: string | undefined;
     let demo: string[] = [];
     if (opts.agentBin) {
-      agentId = await startLocalAgent({ ...opts, agentBin: opts.agentBin, stateDir, serverUrl: server.url, db: admin.db, log, stops });
-      demo = await runDemoCapture(server.url, key, agentId, log).catch((err: unknown) => {
+      agentId = await orStop(startLocalAgent({ ...opts, agentBin: opts.agentBin, stateDir, serverUrl: server.url, db: admin.db, log, stops }));
+      demo = await orStop(runDemoCapture(server.url, key, agentId, log)).catch((err: unknown) => {
         log(`the demo capture did not work: ${err instanceof Error ? err.message : String(err)}`);
         return [];
       });
@@ -161,15 +177,17 @@ export async function localUp(opts: LocalUpOptions): Promise<void> {
       ].join("\n"),
     );
 
-    await new Promise<void>((resolveWait) => {
-      process.once("SIGINT", () => resolveWait());
-      process.once("SIGTERM", () => resolveWait());
-    });
+    await stopRequested;
     log("stopping…");
+  } catch (err) {
+    if (!signalled) throw err;
+    log(`stopping (${signalled} during start-up)…`);
   } finally {
     await stopAll();
   }
   log("stopped");
+  // Anything still starting in the background when the signal came is killed on exit.
+  if (signalled) process.exit(0);
 }
 
 interface LocalAgentOptions {
