@@ -44,23 +44,9 @@ export const httpRecordSchema = z.object({
 export type HttpRecord = z.infer<typeof httpRecordSchema>;
 export type HeaderField = z.infer<typeof headerFieldSchema>;
 
-/** A stored record as the records API returns it. */
-export const storedRecordSchema = z.object({
+/** A stored record as the records API returns it: the captured record plus where it came from. */
+export const storedRecordSchema = httpRecordSchema.omit({ reason: true, headerBytes: true, redacted: true }).extend({
   id: z.string(),
-  ts: z.string(),
   agentId: z.string(),
-  connectionId: z.string(),
-  kind: z.enum(["request", "response"]),
-  role: z.enum(["client", "server", "unknown"]),
-  src: endpointSchema,
-  dst: endpointSchema,
-  pid: z.number().int(),
-  comm: z.string(),
-  method: z.string().nullable(),
-  path: z.string().nullable(),
-  version: z.string(),
-  status: z.number().int().nullable(),
-  latencyMs: z.number().nullable(),
-  headers: z.array(headerFieldSchema),
 });
 export type StoredRecordView = z.infer<typeof storedRecordSchema>;
