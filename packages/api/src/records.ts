@@ -50,3 +50,62 @@ export const storedRecordSchema = httpRecordSchema.omit({ reason: true, headerBy
   agentId: z.string(),
 });
 export type StoredRecordView = z.infer<typeof storedRecordSchema>;
+
+const headerNameParam = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "must be an HTTP header name");
+
+/** Query parameters of GET /v1/captures/:id/records (and /stream, /stats); `header.<name>=<value>` come on top. */
+export const recordsQuerySchema = z.object({
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+  agent: z.string().regex(/^agt_[A-Za-z0-9]{8,40}$/, "must be an agent id (agt_…)").optional(),
+  kind: z.enum(["request", "response"]).optional(),
+  method: z.string().regex(/^[A-Za-z-]{1,20}$/, "must be an HTTP method").optional(),
+  pathPrefix: z.string().min(1).max(2048).optional(),
+  status: z.coerce.number().int().min(100).max(599).optional(),
+  hasHeader: headerNameParam.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(200).optional(),
+  order: z.enum(["asc", "desc"]).default("asc"),
+  format: z.enum(["json", "ndjson", "csv"]).default("json"),
+});
+export type RecordsQuery = z.infer<typeof recordsQuerySchema>;
+
+/** What narrows a capture's records (the query minus paging and format). */
+export type RecordsFilter = Partial<Omit<RecordsQuery, "limit" | "cursor" | "format">> & { headers?: HeaderEquals[] };
+
+export interface HeaderEquals {
+  name: string;
+  value: string;
+}
+
+/** Pick `header.<name>=<value>` pairs out of a raw query; invalid names are reported by path. */
+export function parseHeaderFilters(query: Record<string, string[]>): { filters: HeaderEquals[]; issues: { path: string; message: string }[] } {
+  const filters: HeaderEquals[] = [];
+  const issues: { path: string; message: string }[] = [];
+  for (const [key, values] of Object.entries(query)) {
+    if (!key.startsWith("header.")) continue;
+    const name = key.slice("header.".length);
+    if (!headerNameParam.safeParse(name).success) issues.push({ path: `query.${key}`, message: "header filters look like header.<name>=<value> with an HTTP header name" });
+    else if (filters.length + values.length > 8) issues.push({ path: `query.${key}`, message: "at most 8 header filters" });
+    else for (const value of values) {
+      if (value.length > 4096) issues.push({ path: `query.${key}`, message: "value longer than 4096 characters" });
+      else filters.push({ name: name.toLowerCase(), value });
+    }
+  }
+  return { filters, issues };
+}
+
+export const recordStatsSchema = z.object({
+  total: z.number(),
+  byAgent: z.array(z.object({ agentId: z.string(), buckets: z.array(z.object({ start: z.string(), count: z.number() })) })),
+  headers: z.array(z.object({ name: z.string(), records: z.number(), distinctValues: z.number() })),
+  headerBytes: z.object({ p50: z.number().nullable(), p99: z.number().nullable() }),
+  header: z
+    .object({ name: z.string(), distinctValues: z.number(), top: z.array(z.object({ value: z.string(), count: z.number() })) })
+    .nullable(),
+});
+export type RecordStats = z.infer<typeof recordStatsSchema>;

@@ -5,7 +5,7 @@
  */
 import type { AgentView, CreatedEnrollmentToken, CreateEnrollmentTokenInput, EnrollmentTokenView } from "./agents.ts";
 import type { CaptureStatus, CaptureView, CreateCaptureInput } from "./captures.ts";
-import type { StoredRecordView } from "./records.ts";
+import type { RecordsFilter, RecordStats, StoredRecordView } from "./records.ts";
 import type { ApiKeyView, CreateApiKeyInput, CreatedApiKey, CreatedTenant, CreateTenantInput, Page, PageQuery, TenantView, WhoAmI } from "./schemas.ts";
 
 /** Who is calling: the verified API key and its tenant. */
@@ -34,7 +34,8 @@ export interface Services {
     get(auth: AuthContext, id: string): Promise<CaptureView>;
     list(auth: AuthContext, page: PageQuery & { status?: CaptureStatus }): Promise<Page<CaptureView>>;
     stop(auth: AuthContext, id: string): Promise<CaptureView>;
-    records(auth: AuthContext, id: string, page: PageQuery & { order?: "asc" | "desc" }): Promise<Page<StoredRecordView>>;
+    records(auth: AuthContext, id: string, query: RecordsFilter & PageQuery): Promise<Page<StoredRecordView>>;
+    stats(auth: AuthContext, id: string, query: RecordsFilter & { header?: string; bucketSeconds: number }): Promise<RecordStats>;
   };
   tenants: {
     create(auth: AuthContext, input: CreateTenantInput): Promise<CreatedTenant>;

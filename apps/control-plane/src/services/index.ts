@@ -3,7 +3,7 @@ import { findApiKey, type Db } from "@hdrcap/db";
 import { createAgentsService, type AgentsServiceConfig } from "./agents.ts";
 import { createApiKeysService } from "./api-keys.ts";
 import { createCapturesService, type NudgeAgent } from "./captures.ts";
-import { listCaptureRecords } from "./records.ts";
+import { captureRecordStats, listCaptureRecords } from "./records.ts";
 import { createTenantsService } from "./tenants.ts";
 import { apiKeyView } from "./views.ts";
 
@@ -24,7 +24,11 @@ export function createServices(db: Db, config: ServicesConfig) {
     apiKeys: createApiKeysService(db),
     tenants: createTenantsService(db),
     agents,
-    captures: { ...captures, records: (auth, id, page) => listCaptureRecords(db, auth, id, page) },
+    captures: {
+      ...captures,
+      records: (auth, id, query) => listCaptureRecords(db, auth, id, query),
+      stats: (auth, id, query) => captureRecordStats(db, auth, id, query),
+    },
     /** Not part of the tenant API: agents call it with an enrollment token. */
     enroll: agents.enroll,
   } satisfies Services & { enroll: typeof agents.enroll };

@@ -1,7 +1,11 @@
-/** Reading a capture's stored records (the managed records API grows from here). */
-import { ApiError, requireScope, type AuthContext, type Page, type StoredRecordView } from "@hdrcap/api";
+/**
+ * The managed API of a capture's records: filtered, keyset-paginated listing,
+ * constant-memory exports (NDJSON, CSV) and statistics. Every query is scoped to
+ * the caller's tenant and the capture, and starts from the (capture_id, ts, id) index.
+ */
+import { ApiError, requireScope, type AuthContext, type Page, type RecordsFilter, type RecordStats, type StoredRecordView } from "@hdrcap/api";
 import type { Db, RecordRow } from "@hdrcap/db";
-import { sql } from "kysely";
+import { sql, type SelectQueryBuilder } from "kysely";
 
 export function storedRecordView(r: RecordRow): StoredRecordView {
   return {
@@ -36,34 +40,128 @@ function encodeRecordCursor(c: RecordCursor): string {
 function decodeRecordCursor(cursor: string | undefined): RecordCursor | undefined {
   if (!cursor) return undefined;
   const [ts, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
-  if (!ts || !id || !/^\d+$/.test(id) || Number.isNaN(Date.parse(ts))) {
+  if (!ts || !id || !/^\d{1,19}$/.test(id) || Number.isNaN(Date.parse(ts))) {
     throw new ApiError("BAD_REQUEST", "invalid query.cursor: not a cursor returned by this API", [{ path: "query.cursor", message: "not a cursor returned by this API" }]);
   }
   return { ts, id };
 }
 
-export async function listCaptureRecords(db: Db, auth: AuthContext, captureId: string, page: { limit: number; cursor?: string; order?: "asc" | "desc" }): Promise<Page<StoredRecordView>> {
+async function assertCapture(db: Db, auth: AuthContext, captureId: string): Promise<void> {
   requireScope(auth.key.scopes, "captures:read");
   const capture = await db.selectFrom("captures").select("id").where("tenant_id", "=", auth.tenant.id).where("id", "=", captureId).executeTakeFirst();
   if (!capture) throw new ApiError("NOT_FOUND", `no capture ${captureId}`);
-  const order = page.order ?? "asc";
-  const after = decodeRecordCursor(page.cursor);
-  let q = db
-    .selectFrom("records")
+}
+
+type RecordsQueryBuilder = SelectQueryBuilder<any, "records", any>;
+
+function applyFilter(q: RecordsQueryBuilder, tenantId: string, captureId: string, f: RecordsFilter): RecordsQueryBuilder {
+  q = q.where("capture_id", "=", captureId).where("tenant_id", "=", tenantId);
+  if (f.since) q = q.where("ts", ">=", new Date(f.since));
+  if (f.until) q = q.where("ts", "<", new Date(f.until));
+  if (f.agent) q = q.where("agent_id", "=", f.agent);
+  if (f.kind) q = q.where("kind", "=", f.kind);
+  if (f.method) q = q.where("method", "=", f.method.toUpperCase());
+  if (f.pathPrefix) q = q.where(sql<boolean>`starts_with(path, ${f.pathPrefix})`);
+  if (f.status !== undefined) q = q.where("status", "=", f.status);
+  const names = [...new Set([...(f.hasHeader ? [f.hasHeader.toLowerCase()] : []), ...(f.headers ?? []).map((h) => h.name)])];
+  if (names.length) q = q.where(sql<boolean>`header_names @> ${sql.val(names)}::text[]`);
+  for (const h of f.headers ?? []) {
+    q = q.where(sql<boolean>`exists (select 1 from jsonb_array_elements(headers) e where lower(e->>0) = ${h.name} and e->>1 = ${h.value})`);
+  }
+  return q;
+}
+
+function selectRows(db: Db, tenantId: string, captureId: string, f: RecordsFilter, after: RecordCursor | undefined, limit: number) {
+  const order = f.order ?? "asc";
+  let q = applyFilter(db.selectFrom("records") as unknown as RecordsQueryBuilder, tenantId, captureId, f)
     .selectAll()
     .select(sql<string>`host(src_ip)`.as("src_ip"))
     .select(sql<string>`host(dst_ip)`.as("dst_ip"))
-    .where("capture_id", "=", captureId)
-    .where("tenant_id", "=", auth.tenant.id)
     .orderBy("ts", order)
     .orderBy("id", order)
-    .limit(page.limit + 1);
+    .limit(limit);
   if (after) q = q.where(sql<boolean>`(ts, id) ${sql.raw(order === "asc" ? ">" : "<")} (${after.ts}::timestamptz, ${after.id}::bigint)`);
-  const rows = (await q.execute()) as RecordRow[];
+  return q.execute() as Promise<RecordRow[]>;
+}
+
+export async function listCaptureRecords(db: Db, auth: AuthContext, captureId: string, page: RecordsFilter & { limit: number; cursor?: string }): Promise<Page<StoredRecordView>> {
+  await assertCapture(db, auth, captureId);
+  const rows = await selectRows(db, auth.tenant.id, captureId, page, decodeRecordCursor(page.cursor), page.limit + 1);
   const items = rows.slice(0, page.limit);
   const last = items[items.length - 1];
   return {
     items: items.map(storedRecordView),
     nextCursor: rows.length > page.limit && last ? encodeRecordCursor({ ts: last.ts.toISOString(), id: last.id }) : null,
+  };
+}
+
+/** Every matching record, fetched a page at a time (constant memory whatever the count). */
+export async function* exportCaptureRecords(db: Db, auth: AuthContext, captureId: string, filter: RecordsFilter, pageSize = 2000): AsyncGenerator<StoredRecordView[]> {
+  await assertCapture(db, auth, captureId);
+  let after: RecordCursor | undefined;
+  for (;;) {
+    const rows = await selectRows(db, auth.tenant.id, captureId, filter, after, pageSize);
+    if (rows.length === 0) return;
+    yield rows.map(storedRecordView);
+    const last = rows[rows.length - 1]!;
+    after = { ts: last.ts.toISOString(), id: last.id };
+    if (rows.length < pageSize) return;
+  }
+}
+
+export const CSV_COLUMNS = ["id", "ts", "agentId", "connectionId", "kind", "role", "srcIp", "srcPort", "dstIp", "dstPort", "pid", "comm", "method", "path", "version", "status", "latencyMs", "headers"] as const;
+
+function csvCell(v: unknown): string {
+  const s = v === null || v === undefined ? "" : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** One CSV line; headers are "Name: value" lines joined by \n inside one quoted cell, in wire order. */
+export function csvLine(r: StoredRecordView): string {
+  const cells = [r.id, r.ts, r.agentId, r.connectionId, r.kind, r.role, r.src.ip, r.src.port, r.dst.ip, r.dst.port, r.pid, r.comm, r.method, r.path, r.version, r.status, r.latencyMs, r.headers.map((h) => `${h.name}: ${h.value}`).join("\n")];
+  return cells.map(csvCell).join(",") + "\r\n";
+}
+
+export async function captureRecordStats(db: Db, auth: AuthContext, captureId: string, filter: RecordsFilter & { header?: string; bucketSeconds: number }): Promise<RecordStats> {
+  await assertCapture(db, auth, captureId);
+  const base = () => applyFilter(db.selectFrom("records") as unknown as RecordsQueryBuilder, auth.tenant.id, captureId, filter);
+  const bucket = sql<Date>`to_timestamp(floor(extract(epoch from ts) / ${filter.bucketSeconds}) * ${filter.bucketSeconds})`;
+  const [buckets, inventory, sizes, header] = await Promise.all([
+    base().select(["agent_id"]).select(bucket.as("start")).select(sql<string>`count(*)`.as("n")).groupBy(["agent_id", sql`2`]).orderBy("agent_id").orderBy(sql`2`).execute() as Promise<{ agent_id: string; start: Date; n: string }[]>,
+    sql<{ name: string; records: string; distinct_values: string }>`
+      select lower(e->>0) as name, count(distinct r.id) as records, count(distinct e->>1) as distinct_values
+      from (${base().select(["id", "headers"])}) r, jsonb_array_elements(r.headers) e
+      group by 1 order by 2 desc, 1 limit 500`
+      .execute(db)
+      .then((r) => r.rows),
+    base()
+      .select(sql<number | null>`percentile_cont(0.5) within group (order by header_bytes)`.as("p50"))
+      .select(sql<number | null>`percentile_cont(0.99) within group (order by header_bytes)`.as("p99"))
+      .select(sql<string>`count(*)`.as("total"))
+      .executeTakeFirst() as Promise<{ p50: number | null; p99: number | null; total: string } | undefined>,
+    filter.header
+      ? sql<{ value: string; n: string; distinct_values: string }>`
+          select e->>1 as value, count(*) as n, count(*) over () as distinct_values
+          from (${base().select(["headers"])}) r, jsonb_array_elements(r.headers) e
+          where lower(e->>0) = ${filter.header.toLowerCase()}
+          group by 1 order by 2 desc, 1 limit 20`
+          .execute(db)
+          .then((r) => r.rows)
+      : Promise.resolve(null),
+  ]);
+  const byAgent = new Map<string, { start: string; count: number }[]>();
+  for (const b of buckets) {
+    const list = byAgent.get(b.agent_id) ?? [];
+    list.push({ start: new Date(b.start).toISOString(), count: Number(b.n) });
+    byAgent.set(b.agent_id, list);
+  }
+  return {
+    total: Number(sizes?.total ?? 0),
+    byAgent: [...byAgent].map(([agentId, list]) => ({ agentId, buckets: list })),
+    headers: inventory.map((h) => ({ name: h.name, records: Number(h.records), distinctValues: Number(h.distinct_values) })),
+    headerBytes: { p50: sizes?.p50 ?? null, p99: sizes?.p99 ?? null },
+    header: filter.header
+      ? { name: filter.header.toLowerCase(), distinctValues: Number(header?.[0]?.distinct_values ?? 0), top: (header ?? []).map((h) => ({ value: h.value, count: Number(h.n) })) }
+      : null,
   };
 }

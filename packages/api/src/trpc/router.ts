@@ -4,6 +4,15 @@ import { z } from "zod";
 import { createApiKeyInputSchema, createTenantInputSchema, idSchema, pageQuerySchema } from "../schemas.ts";
 import { createEnrollmentTokenInputSchema } from "../agents.ts";
 import { CAPTURE_STATUSES, createCaptureInputSchema } from "../captures.ts";
+import { recordsQuerySchema } from "../records.ts";
+
+const headerEqualsSchema = z.object({
+  name: z
+    .string()
+    .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/)
+    .transform((n) => n.toLowerCase()),
+  value: z.string().max(4096),
+});
 import { authedProcedure, callService, router } from "./init.ts";
 
 const apiKeysRouter = {
@@ -35,8 +44,18 @@ const capturesRouter = {
   get: authedProcedure.input(z.object({ id: idSchema("cap") })).query(({ ctx, input }) => callService(() => ctx.services.captures.get(ctx.auth, input.id))),
   stop: authedProcedure.input(z.object({ id: idSchema("cap") })).mutation(({ ctx, input }) => callService(() => ctx.services.captures.stop(ctx.auth, input.id))),
   records: authedProcedure
-    .input(pageQuerySchema.extend({ id: idSchema("cap"), order: z.enum(["asc", "desc"]).default("asc") }))
+    .input(recordsQuerySchema.omit({ format: true }).extend({ id: idSchema("cap"), headers: z.array(headerEqualsSchema).max(8).optional() }))
     .query(({ ctx, input }) => callService(() => ctx.services.captures.records(ctx.auth, input.id, input))),
+  stats: authedProcedure
+    .input(
+      recordsQuerySchema.omit({ format: true, limit: true, cursor: true, order: true }).extend({
+        id: idSchema("cap"),
+        headers: z.array(headerEqualsSchema).max(8).optional(),
+        header: z.string().max(256).optional(),
+        bucketSeconds: z.number().int().min(1).max(86_400).default(60),
+      }),
+    )
+    .query(({ ctx, input }) => callService(() => ctx.services.captures.stats(ctx.auth, input.id, input))),
 } satisfies TRPCRouterRecord;
 
 export const appRouter = router({

@@ -1,4 +1,4 @@
-import { CAPTURE_STATUSES, captureSchema, createCaptureInputSchema, idSchema, pageOf, pageQuerySchema, storedRecordSchema } from "@hdrcap/api";
+import { CAPTURE_STATUSES, captureSchema, createCaptureInputSchema, idSchema, pageOf, pageQuerySchema, recordsQuerySchema, recordStatsSchema, storedRecordSchema } from "@hdrcap/api";
 import { createRoute, z } from "@hono/zod-openapi";
 import { bearerSecurity, errorResponses, jsonBody, jsonContent } from "../openapi.ts";
 
@@ -49,8 +49,38 @@ export const listRecords = createRoute({
   method: "get",
   path: "/v1/captures/{id}/records",
   tags,
-  summary: "The capture's records, oldest first by default",
+  summary: "The capture's records: filter, paginate (opaque cursor), or export everything (format=ndjson|csv)",
+  description:
+    "Filters combine with AND. Besides the listed parameters, `header.<name>=<value>` (repeatable, at most 8) keeps records " +
+    "that carry that header with exactly that value (name case-insensitive). format=ndjson and format=csv stream every " +
+    "matching record (no limit, constant memory); json returns one page.",
   security: bearerSecurity,
-  request: { params: captureIdParam, query: pageQuerySchema.extend({ order: z.enum(["asc", "desc"]).default("asc") }) },
-  responses: { 200: jsonContent(pageOf(storedRecordSchema, "RecordPage"), "A page of records"), ...errorResponses },
+  request: { params: captureIdParam, query: recordsQuerySchema },
+  responses: {
+    200: {
+      description: "A page of records (json), or every matching record (ndjson: one JSON object per line; csv: RFC 4180 with a header row)",
+      content: {
+        "application/json": { schema: pageOf(storedRecordSchema, "RecordPage") },
+        "application/x-ndjson": { schema: storedRecordSchema },
+        "text/csv": { schema: z.string() },
+      },
+    },
+    ...errorResponses,
+  },
+});
+
+export const recordStats = createRoute({
+  method: "get",
+  path: "/v1/captures/{id}/stats",
+  tags,
+  summary: "Counts over time per agent, the header inventory, header block sizes, and top values of one header",
+  security: bearerSecurity,
+  request: {
+    params: captureIdParam,
+    query: recordsQuerySchema.omit({ limit: true, cursor: true, order: true, format: true }).extend({
+      header: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/, "must be an HTTP header name").optional(),
+      bucketSeconds: z.coerce.number().int().min(1).max(86_400).default(60),
+    }),
+  },
+  responses: { 200: jsonContent(recordStatsSchema.openapi("RecordStats"), "Statistics"), ...errorResponses },
 });
