@@ -21,6 +21,7 @@ import { createServices } from "./services/index.ts";
 import { createNudger } from "./messaging/nudge.ts";
 import { agentsRouter } from "./routes/agents/agents.index.ts";
 import { capturesRouter } from "./routes/captures/captures.index.ts";
+import { auditRouter } from "./routes/audit/audit.index.ts";
 import { enrollmentRouter } from "./routes/enrollment/enrollment.index.ts";
 
 export const API_VERSION = "0.1.0";
@@ -77,6 +78,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", tenantsRouter);
   app.route("/", agentsRouter);
   app.route("/", capturesRouter);
+  app.route("/", auditRouter);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "Bearer", { type: "http", scheme: "bearer", description: "An hdrcap API key (hc_…)" });
   app.doc31("/openapi.json", {

@@ -168,3 +168,35 @@ describe("records API", () => {
     expect(viaTrpc.body.result.data).toEqual(rest.body);
   });
 });
+
+describe("capture deletion and the audit log", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness();
+  });
+  afterAll(async () => h.close());
+
+  it("deletes a capture with its records, leaves other captures alone, and audits it", async () => {
+    const key = h.operatorKey;
+    const tenantId = (await h.call("GET", "/v1/whoami", { key })).body.tenant.id;
+    const a = await h.call("POST", "/v1/captures", { key, body: { name: "a" } });
+    const b = await h.call("POST", "/v1/captures", { key, body: { name: "b" } });
+    for (const cap of [a.body.id, b.body.id]) {
+      await insertRecordRows(h.db.db, Array.from({ length: 10 }, (_, i) => recordRow(makeRecord(i), { tenantId, captureId: cap, agentId: "agt_AgentOne000000001" })));
+    }
+    const other = await createTenant(h, "deleting-other");
+    expect((await h.call("DELETE", `/v1/captures/${a.body.id}`, { key: other.key })).status).toBe(404);
+
+    const del = await h.call("DELETE", `/v1/captures/${a.body.id}`, { key });
+    expect(del.status).toBe(200);
+    expect(del.body).toEqual({ id: a.body.id, deletedRecords: 10 });
+    expect((await h.call("GET", `/v1/captures/${a.body.id}`, { key })).status).toBe(404);
+    expect((await h.call("GET", `/v1/captures/${b.body.id}/records`, { key })).body.items).toHaveLength(10);
+
+    const audit = await h.call("GET", "/v1/audit?limit=5", { key });
+    expect(audit.status).toBe(200);
+    expect(audit.body.items[0]).toMatchObject({ action: "capture.delete", resourceId: a.body.id, details: { records: 10 } });
+    expect(audit.body.items.map((e: { action: string }) => e.action)).toContain("capture.create");
+    expect((await h.call("GET", "/v1/audit", { key: other.key })).body.items.map((e: { resourceId: string }) => e.resourceId)).not.toContain(a.body.id);
+  });
+});

@@ -90,3 +90,18 @@ export interface Page<T> {
   items: T[];
   nextCursor: string | null;
 }
+
+export const auditEntrySchema = z
+  .object({
+    id: z.string(),
+    action: z.string(),
+    resourceType: z.string(),
+    resourceId: z.string().nullable(),
+    actorKeyId: z.string().nullable(),
+    requestId: z.string().nullable(),
+    ip: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()),
+    createdAt: z.string(),
+  })
+  .openapi("AuditEntry");
+export type AuditEntryView = z.infer<typeof auditEntrySchema>;

@@ -6,6 +6,7 @@
 import type { AgentView, CreatedEnrollmentToken, CreateEnrollmentTokenInput, EnrollmentTokenView } from "./agents.ts";
 import type { CaptureStatus, CaptureView, CreateCaptureInput } from "./captures.ts";
 import type { RecordsFilter, RecordStats, StoredRecordView } from "./records.ts";
+import type { AuditEntryView } from "./schemas.ts";
 import type { ApiKeyView, CreateApiKeyInput, CreatedApiKey, CreatedTenant, CreateTenantInput, Page, PageQuery, TenantView, WhoAmI } from "./schemas.ts";
 
 /** Who is calling: the verified API key and its tenant. */
@@ -34,8 +35,12 @@ export interface Services {
     get(auth: AuthContext, id: string): Promise<CaptureView>;
     list(auth: AuthContext, page: PageQuery & { status?: CaptureStatus }): Promise<Page<CaptureView>>;
     stop(auth: AuthContext, id: string): Promise<CaptureView>;
+    remove(auth: AuthContext, id: string): Promise<{ id: string; deletedRecords: number }>;
     records(auth: AuthContext, id: string, query: RecordsFilter & PageQuery): Promise<Page<StoredRecordView>>;
     stats(auth: AuthContext, id: string, query: RecordsFilter & { header?: string; bucketSeconds: number }): Promise<RecordStats>;
+  };
+  audit: {
+    list(auth: AuthContext, page: PageQuery): Promise<Page<AuditEntryView>>;
   };
   tenants: {
     create(auth: AuthContext, input: CreateTenantInput): Promise<CreatedTenant>;

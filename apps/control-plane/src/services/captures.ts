@@ -173,6 +173,22 @@ export function createCapturesService(db: Db, nudge: NudgeAgent, onNudgeError: (
       return pageFrom(rows, page.limit, (r) => r.id, (r) => captureView(r, agents.filter((a) => a.capture_id === r.id)));
     },
 
+    /** Stop (agents detach), then delete the job and its records. */
+    async remove(auth: AuthContext, id: string): Promise<{ id: string; deletedRecords: number }> {
+      requireScope(auth.key.scopes, "captures:write");
+      const { agents } = await load(auth.tenant.id, id);
+      const deletedRecords = await db.transaction().execute(async (tx) => {
+        await tx.updateTable("captures").set({ status: "cancelled", status_reason: "deleted", ended_at: new Date() }).where("id", "=", id).execute();
+        const res = await tx.deleteFrom("records").where("capture_id", "=", id).where("tenant_id", "=", auth.tenant.id).executeTakeFirst();
+        await tx.deleteFrom("captures").where("id", "=", id).execute();
+        await audit(tx, auth, "capture.delete", { type: "capture", id }, { records: Number(res.numDeletedRows) });
+        return Number(res.numDeletedRows);
+      });
+      // Agents still running it converge on their next sync: the job is gone from their desired state.
+      void Promise.all(agents.filter((a) => !TERMINAL_AGENT_STATUSES.includes(a.status)).map((a) => nudge(auth.tenant.id, a.agent_id))).catch(onNudgeError);
+      return { id, deletedRecords };
+    },
+
     async stop(auth: AuthContext, id: string): Promise<CaptureView> {
       requireScope(auth.key.scopes, "captures:write");
       const updated = await db

@@ -1,11 +1,12 @@
-import { ApiError, type Services } from "@hdrcap/api";
-import { findApiKey, type Db } from "@hdrcap/db";
+import { ApiError, requireScope, type Services } from "@hdrcap/api";
+import { findApiKey, listAuditEntries, type Db } from "@hdrcap/db";
+import { decodeCursor, pageFrom } from "./cursor.ts";
 import { createAgentsService, type AgentsServiceConfig } from "./agents.ts";
 import { createApiKeysService } from "./api-keys.ts";
 import { createCapturesService, type NudgeAgent } from "./captures.ts";
 import { captureRecordStats, listCaptureRecords } from "./records.ts";
 import { createTenantsService } from "./tenants.ts";
-import { apiKeyView } from "./views.ts";
+import { apiKeyView, auditEntryView } from "./views.ts";
 
 export interface ServicesConfig extends AgentsServiceConfig {
   nudge: NudgeAgent;
@@ -23,6 +24,13 @@ export function createServices(db: Db, config: ServicesConfig) {
     },
     apiKeys: createApiKeysService(db),
     tenants: createTenantsService(db),
+    audit: {
+      async list(auth, page) {
+        requireScope(auth.key.scopes, "admin");
+        const rows = await listAuditEntries(db, auth.tenant.id, { limit: page.limit + 1, before: decodeCursor(page.cursor) });
+        return pageFrom(rows, page.limit, (r) => r.id, auditEntryView);
+      },
+    },
     agents,
     captures: {
       ...captures,

@@ -1,6 +1,6 @@
 /** Database rows → API views (camelCase, ISO timestamps, never secrets). */
-import type { ApiKeyView, TenantView } from "@hdrcap/api";
-import type { ApiKeyRow, Tenant } from "@hdrcap/db";
+import type { ApiKeyView, AuditEntryView, TenantView } from "@hdrcap/api";
+import type { ApiKeyRow, AuditEntry, Tenant } from "@hdrcap/db";
 
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
@@ -18,5 +18,19 @@ export function apiKeyView(k: ApiKeyRow): ApiKeyView {
     revokedAt: iso(k.revoked_at),
     lastUsedAt: iso(k.last_used_at),
     createdAt: k.created_at.toISOString(),
+  };
+}
+
+export function auditEntryView(e: AuditEntry): AuditEntryView {
+  return {
+    id: e.id,
+    action: e.action,
+    resourceType: e.resource_type,
+    resourceId: e.resource_id,
+    actorKeyId: e.actor_key_id,
+    requestId: e.request_id,
+    ip: e.ip,
+    details: (e.details ?? {}) as Record<string, unknown>,
+    createdAt: e.created_at.toISOString(),
   };
 }

@@ -43,6 +43,7 @@ const capturesRouter = {
     .query(({ ctx, input }) => callService(() => ctx.services.captures.list(ctx.auth, input))),
   get: authedProcedure.input(z.object({ id: idSchema("cap") })).query(({ ctx, input }) => callService(() => ctx.services.captures.get(ctx.auth, input.id))),
   stop: authedProcedure.input(z.object({ id: idSchema("cap") })).mutation(({ ctx, input }) => callService(() => ctx.services.captures.stop(ctx.auth, input.id))),
+  remove: authedProcedure.input(z.object({ id: idSchema("cap") })).mutation(({ ctx, input }) => callService(() => ctx.services.captures.remove(ctx.auth, input.id))),
   records: authedProcedure
     .input(recordsQuerySchema.omit({ format: true }).extend({ id: idSchema("cap"), headers: z.array(headerEqualsSchema).max(8).optional() }))
     .query(({ ctx, input }) => callService(() => ctx.services.captures.records(ctx.auth, input.id, input))),
@@ -62,6 +63,7 @@ export const appRouter = router({
   whoami: authedProcedure.query(({ ctx }) => callService(() => ctx.services.whoami(ctx.auth))),
   apiKeys: apiKeysRouter,
   tenants: tenantsRouter,
+  audit: { list: authedProcedure.input(pageQuerySchema).query(({ ctx, input }) => callService(() => ctx.services.audit.list(ctx.auth, input))) } satisfies TRPCRouterRecord,
   agents: agentsRouter,
   captures: capturesRouter,
 });

@@ -8,6 +8,7 @@ export const capturesRouter = createRouter()
   .openapi(routes.createCapture, async (c) => c.json(await c.get("services").captures.create(c.get("auth"), c.req.valid("json")), 201))
   .openapi(routes.listCaptures, async (c) => c.json(await c.get("services").captures.list(c.get("auth"), c.req.valid("query")), 200))
   .openapi(routes.getCapture, async (c) => c.json(await c.get("services").captures.get(c.get("auth"), c.req.valid("param").id), 200))
+  .openapi(routes.deleteCapture, async (c) => c.json(await c.get("services").captures.remove(c.get("auth"), c.req.valid("param").id), 200))
   .openapi(routes.stopCapture, async (c) => c.json(await c.get("services").captures.stop(c.get("auth"), c.req.valid("param").id), 200))
   .openapi(routes.listRecords, async (c) => {
     const { format, ...query } = c.req.valid("query");

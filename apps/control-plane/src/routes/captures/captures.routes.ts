@@ -84,3 +84,13 @@ export const recordStats = createRoute({
   },
   responses: { 200: jsonContent(recordStatsSchema.openapi("RecordStats"), "Statistics"), ...errorResponses },
 });
+
+export const deleteCapture = createRoute({
+  method: "delete",
+  path: "/v1/captures/{id}",
+  tags,
+  summary: "Stop a job and delete it with all its records",
+  security: bearerSecurity,
+  request: { params: captureIdParam },
+  responses: { 200: jsonContent(z.object({ id: z.string(), deletedRecords: z.number() }).openapi("DeletedCapture"), "Deleted"), ...errorResponses },
+});
