@@ -78,6 +78,8 @@ export async function startCapture(mode: HdrcapMode, port: number): Promise<Capt
 async function startLibrary(port: number): Promise<CaptureSession> {
   const child = fork(workerBundle, [String(port)], {
     env: { ...process.env, HDRCAP_BPF_DIR: bpfBuildDir },
+    // Diagnostics, e.g. HDRCAP_BENCH_WORKER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof --expose-gc".
+    execArgv: process.env.HDRCAP_BENCH_WORKER_ARGS?.split(" ").filter((a) => a !== "") ?? [],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const next = () =>
@@ -98,6 +100,11 @@ async function startLibrary(port: number): Promise<CaptureSession> {
       const resultPromise = next();
       child.send({ type: "stop" });
       const r = (await resultPromise) as WorkerResult;
+      if (process.env.HDRCAP_BENCH_WORKER_ARGS) {
+        const m = r.memoryAtStop;
+        const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
+        console.log(`    worker memory at stop: rss ${mib(m.rss)} MiB, heap used ${mib(m.heapUsed)} / total ${mib(m.heapTotal)} MiB, external ${mib(m.external)} MiB`);
+      }
       const finalPeak = Math.max(peak, safe(() => peakRssBytes(child.pid!), 0));
       await stopChild(child, "SIGTERM", 5_000);
       return {

@@ -6,6 +6,8 @@
  *
  * argv: <port>. Messages out: ready, result. Messages in: stop.
  */
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
 import { HttpCapture } from "../../apps/agent/src/capture/http-capture.ts";
 import type { WorkerMessage, WorkerResult } from "./hdrcap-protocol.ts";
 
@@ -31,6 +33,16 @@ const capture = HttpCapture.start({
     }
   },
 });
+
+// Diagnostics: a CPU profile of the capture only. Started after the programs are
+// loaded: the profiler's signals interrupt the verifier (the load fails with EAGAIN).
+const profilePath = process.env.HDRCAP_BENCH_CPU_PROFILE;
+const profiler = profilePath ? new Session() : null;
+if (profiler) {
+  profiler.connect();
+  profiler.post("Profiler.enable");
+  profiler.post("Profiler.start");
+}
 
 const cpuAtReady = process.cpuUsage();
 const send = (m: WorkerMessage) => process.send!(m);
@@ -58,8 +70,17 @@ process.on("message", (m: { type: string }) => {
     visibilityHistogramMs: Array.from(visibilityHistogramMs),
     memoryAtStop: memoryAfterGc(),
   };
+  if (profiler && profilePath) {
+    profiler.post("Profiler.stop", (err, res) => {
+      if (!err) writeFileSync(profilePath, JSON.stringify(res.profile));
+      send(result);
+      process.disconnect();
+    });
+    return;
+  }
   send(result);
   process.disconnect();
+
 });
 
 /** With --expose-gc (diagnostics only), collect first so heapUsed is what is retained. */

@@ -96,6 +96,11 @@ enum hdrcap_counter {
  * are variable length; data[] is the maximum). Chunks of one direction tile
  * the stream: [stream_offset, stream_offset + length) with the first
  * data_len bytes copied, so gaps are explicit.
+ *
+ * A record with length 0 carries no data (no syscall emits one): it is the
+ * close notice of an HTTP connection, sent once when the kernel stops
+ * tracking it, so userspace can drop its state at once. Only conn_id,
+ * ts_boot_ns, role and the endpoints are meaningful in it.
  */
 struct hdrcap_chunk_event {
 	__u64 ts_boot_ns;       /* bpf_ktime_get_boot_ns() at syscall exit */

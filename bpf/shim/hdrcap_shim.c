@@ -67,9 +67,11 @@ EXPORT struct hdrcap_rb *hdrcap_rb_open(int map_fd)
 	if (p == MAP_FAILED)
 		goto fail;
 	rb->consumer_pos = p;
-	/* Producer page, then the data area mapped twice so that a record that
-	 * wraps around the end is contiguous in memory. */
-	rb->data_map_len = rb->page_size + 2 * (size_t)info.max_entries;
+	/* Producer page, then the data area once. The kernel offers it twice in
+	 * a row so a wrapping record is contiguous, but every page mapped counts
+	 * in the agent's RSS (the whole ring is mapped at once): a 16 MiB ring
+	 * would show as 32 MiB. The rare record that wraps is copied in two parts. */
+	rb->data_map_len = rb->page_size + (size_t)info.max_entries;
 	p = mmap(NULL, rb->data_map_len, PROT_READ, MAP_SHARED, map_fd, rb->page_size);
 	if (p == MAP_FAILED) {
 		err = errno;
@@ -120,6 +122,7 @@ EXPORT int64_t hdrcap_rb_drain(struct hdrcap_rb *rb, uint8_t *out, uint64_t out_
 	int64_t ret = 0;
 
 	while (cons < prod) {
+		/* Headers are 8-byte aligned in a power-of-two ring: never split. */
 		uint32_t *hdr = (uint32_t *)(rb->data + (cons & rb->mask));
 		uint32_t len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
 		uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
@@ -134,9 +137,16 @@ EXPORT int64_t hdrcap_rb_drain(struct hdrcap_rb *rb, uint8_t *out, uint64_t out_
 					ret = -ENOSPC;
 				break;
 			}
+			uint64_t from = (cons + BPF_RINGBUF_HDR_SZ) & rb->mask;
+			uint64_t first = rb->mask + 1 - from;
+
+			if (first > size)
+				first = size;
 			((uint32_t *)(out + written))[0] = size;
 			((uint32_t *)(out + written))[1] = 0;
-			memcpy(out + written + 8, (uint8_t *)hdr + BPF_RINGBUF_HDR_SZ, size);
+			memcpy(out + written + 8, rb->data + from, first);
+			if (first < size)
+				memcpy(out + written + 8 + first, rb->data, size - first);
 			written += need;
 			n++;
 		}

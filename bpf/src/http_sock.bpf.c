@@ -3,8 +3,9 @@
  * Socket-level HTTP/1.x capture on the raw syscall tracepoints.
  *
  * Owns: tracking TCP sockets (connect/accept/close and first sight), per
- * direction stream offsets, in-kernel HTTP/1.x detection, and copying the
- * bytes of HTTP connections into chunk events (see bpf/include/hdrcap.h).
+ * direction stream offsets, in-kernel HTTP/1.x detection, copying the
+ * bytes of HTTP connections into chunk events, and one close notice per
+ * HTTP connection when it ends (see bpf/include/hdrcap.h).
  *
  * Every data syscall of every process passes through here, so the order of
  * checks is by cost: config (inlined array access) and process filters
@@ -12,8 +13,8 @@
  * state. Connections seen from their start whose first bytes are not HTTP
  * are marked and skipped after that lookup from then on.
  *
- * Data is handled at syscall exit (arguments saved at entry, keyed by
- * thread) so the true byte count is known and offsets stay exact for
+ * Data is handled at syscall exit (arguments saved at entry in task-local
+ * storage) so the true byte count is known and offsets stay exact for
  * partial writes and short reads.
  *
  * Hooks: one BTF-typed program on raw_syscalls:sys_enter, one on sys_exit
@@ -168,10 +169,13 @@ struct {
 	__type(value, struct conn_state);
 } conns SEC(".maps");
 
+/* A thread's syscall in flight, from entry to exit. Task-local storage:
+ * found from the task pointer without hashing, freed with the thread, and
+ * "deleted" by clearing `kind` instead of a map update per syscall. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);     /* pid_tgid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct syscall_args);
 } inflight SEC(".maps");
 
@@ -218,6 +222,27 @@ static __always_inline struct hdrcap_config *get_config(void)
 	return bpf_map_lookup_elem(&hdrcap_cfg, &zero);
 }
 
+static __always_inline void inflight_save(const struct syscall_args *args)
+{
+	struct syscall_args *slot = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
+							 BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (slot)
+		*slot = *args;
+}
+
+/* The current thread's saved syscall, taken (cleared) so it is used once. */
+static __always_inline bool inflight_take(struct syscall_args *out)
+{
+	struct syscall_args *slot = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+
+	if (!slot || !slot->kind)
+		return false;
+	*out = *slot;
+	slot->kind = 0;
+	return true;
+}
+
 static __always_inline bool process_allowed(const struct hdrcap_config *cfg, __u64 pid_tgid)
 {
 	__u32 flags = cfg->filter_flags;
@@ -251,44 +276,63 @@ static __always_inline bool process_allowed(const struct hdrcap_config *cfg, __u
 	return true;
 }
 
+/*
+ * Kernel structs are read with direct loads through BTF-typed pointers (the
+ * verifier turns them into exception-handled loads, a few ns each) rather
+ * than BPF_CORE_READ's one bpf_probe_read_kernel() helper call per field:
+ * this walk runs on every data syscall of every process. bpf_rdonly_cast()
+ * (inlined by the verifier) types a raw pointer for such loads.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+#define AS_KERNEL(type, ptr) ((type *)bpf_rdonly_cast((void *)(ptr), bpf_core_type_id_kernel(type)))
+
 static __always_inline struct file *file_from_fd(int fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files;
 	struct fdtable *fdt;
 	struct file **fds;
 	struct file *f = NULL;
 
 	if (fd < 0)
 		return NULL;
-	fdt = BPF_CORE_READ(task, files, fdt);
-	if ((__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+	files = task->files;
+	if (!files)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
+	fdt = AS_KERNEL(struct fdtable, files->fdt);
+	if ((__u32)fd >= fdt->max_fds)
+		return NULL;
+	fds = fdt->fd;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
 }
 
 /* The struct sock behind a file if it is an AF_INET/AF_INET6 TCP socket. */
-static __always_inline struct sock *tcp_sock_from_file(struct file *f)
+static __always_inline struct sock *tcp_sock_from_file(struct file *raw)
 {
+	struct file *f;
 	struct socket *sock;
 	struct sock *sk;
+	struct inode *inode;
 	__u16 family;
 
-	if (!f)
+	if (!raw)
 		return NULL;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	f = AS_KERNEL(struct file, raw);
+	inode = f->f_inode;
+	if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK)
 		return NULL;
-	sock = BPF_CORE_READ(f, private_data);
-	if (BPF_CORE_READ(sock, type) != SOCK_STREAM)
+	sock = AS_KERNEL(struct socket, f->private_data);
+	if (!sock || sock->type != SOCK_STREAM)
 		return NULL;
-	sk = BPF_CORE_READ(sock, sk);
+	sk = sock->sk;
 	if (!sk)
 		return NULL;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return NULL;
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return NULL;
 	return sk;
 }
@@ -298,10 +342,12 @@ static __always_inline struct sock *tcp_sock_from_fd(int fd)
 	return tcp_sock_from_file(file_from_fd(fd));
 }
 
-static __always_inline void read_ports(struct sock *sk, __u16 *local, __u16 *remote)
+static __always_inline void read_ports(struct sock *raw, __u16 *local, __u16 *remote)
 {
-	*local = BPF_CORE_READ(sk, __sk_common.skc_num);
-	*remote = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	struct sock *sk = AS_KERNEL(struct sock, raw);
+
+	*local = sk->__sk_common.skc_num;
+	*remote = bpf_ntohs(sk->__sk_common.skc_dport);
 }
 
 static __always_inline bool port_in(__u16 port, __u16 side)
@@ -385,7 +431,7 @@ static __always_inline int enter_data(long nr, int fd, __u64 buf, __u32 iovcnt, 
 	args.fd = fd;
 	args.kind = kind;
 	args.dir = dir;
-	bpf_map_update_elem(&inflight, &pid_tgid, &args, BPF_ANY);
+	inflight_save(&args);
 	return 0;
 }
 
@@ -404,7 +450,7 @@ static __always_inline bool compat_syscall(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 
-	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+	return task->thread_info.status & TS_COMPAT;
 }
 
 static __always_inline int enter_connect(long nr, int fd);
@@ -429,7 +475,7 @@ int BPF_PROG(hc_sys_enter, struct pt_regs *regs, long id)
 	}
 	if (compat_syscall())
 		return 0;
-	fd = BPF_CORE_READ(regs, di);
+	fd = regs->di;
 	switch (id) {
 	case NR_connect:
 		return enter_connect(id, fd);
@@ -438,15 +484,15 @@ int BPF_PROG(hc_sys_enter, struct pt_regs *regs, long id)
 	case NR_sendfile:
 		return enter_data(id, fd, 0, 0, ARGS_SENDFILE, HDRCAP_DIR_EGRESS);
 	}
-	buf = BPF_CORE_READ(regs, si);
-	a2 = BPF_CORE_READ(regs, dx);
+	buf = regs->si;
+	a2 = regs->dx;
 	dir = (id == NR_read || id == NR_readv || id == NR_recvfrom || id == NR_recvmsg) ?
 		      HDRCAP_DIR_INGRESS : HDRCAP_DIR_EGRESS;
 	kind = ARGS_BUF;
 	switch (id) {
 	case NR_recvfrom:
 		/* MSG_PEEK leaves the bytes in the socket: they are read again later. */
-		if (BPF_CORE_READ(regs, r10) & MSG_PEEK)
+		if (regs->r10 & MSG_PEEK)
 			return 0;
 		break;
 	case NR_readv:
@@ -597,7 +643,7 @@ static long copy_step(__u32 idx, void *arg)
 
 static __always_inline void fill_endpoints(struct hdrcap_chunk_event *ev, struct sock *sk)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = AS_KERNEL(struct sock, sk)->__sk_common.skc_family;
 
 	ev->family = family;
 	read_ports(sk, &ev->local_port, &ev->remote_port);
@@ -704,13 +750,10 @@ static __always_inline int handle_data(const struct syscall_args *a, __u32 total
 static __always_inline int exit_data(long nr, long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct syscall_args *ap = bpf_map_lookup_elem(&inflight, &pid_tgid);
 	struct syscall_args a;
 
-	if (!ap)
+	if (!inflight_take(&a))
 		return 0;
-	a = *ap;
-	bpf_map_delete_elem(&inflight, &pid_tgid);
 	if (ret <= 0 || a.sysnr != nr || a.kind == ARGS_CONNECT)
 		return 0;
 	return handle_data(&a, ret > 0x7fffffff ? 0x7fffffff : (__u32)ret, pid_tgid);
@@ -722,7 +765,7 @@ static __always_inline int exit_accept(long ret);
 SEC("tp_btf/sys_exit")
 int BPF_PROG(hc_sys_exit, struct pt_regs *regs, long ret)
 {
-	long id = BPF_CORE_READ(regs, orig_ax);
+	long id = regs->orig_ax;
 
 	switch (id) {
 	case NR_read: case NR_write: case NR_readv: case NR_writev: case NR_recvfrom:
@@ -754,26 +797,22 @@ static __always_inline int enter_connect(long nr, int fd)
 	args.sysnr = nr;
 	args.fd = fd;
 	args.kind = ARGS_CONNECT;
-	bpf_map_update_elem(&inflight, &pid_tgid, &args, BPF_ANY);
+	inflight_save(&args);
 	return 0;
 }
 
 static __always_inline int exit_connect(long nr, long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct syscall_args *ap = bpf_map_lookup_elem(&inflight, &pid_tgid);
 	struct hdrcap_config *cfg = get_config();
+	struct syscall_args a;
 	struct sock *sk;
 	int fd;
 
-	if (!ap)
+	if (!inflight_take(&a))
 		return 0;
-	fd = ap->fd;
-	if (ap->kind != ARGS_CONNECT || ap->sysnr != nr) {
-		bpf_map_delete_elem(&inflight, &pid_tgid);
+	fd = a.fd;
+	if (a.kind != ARGS_CONNECT || a.sysnr != nr)
 		return 0;
-	}
-	bpf_map_delete_elem(&inflight, &pid_tgid);
 	if (!cfg || (ret != 0 && ret != -EINPROGRESS))
 		return 0;
 	sk = tcp_sock_from_fd(fd);
@@ -795,6 +834,28 @@ static __always_inline int exit_accept(long ret)
 	return 0;
 }
 
+/* The close notice (a record with length 0, see hdrcap.h): userspace drops
+ * the connection's decoder state now rather than after an idle timeout. */
+static __always_inline void emit_close(struct conn_state *c, struct sock *sk)
+{
+	struct hdrcap_config *cfg = get_config();
+	struct hdrcap_chunk_event *ev;
+
+	if (c->class != CONN_HTTP || !cfg || c->filter_gen != cfg->generation || !c->filter_pass)
+		return;
+	ev = bpf_ringbuf_reserve(&events, offsetof(struct hdrcap_chunk_event, data), 0);
+	if (!ev) {
+		count(HDRCAP_CNT_RINGBUF_FULL, 1);
+		return;
+	}
+	__builtin_memset(ev, 0, offsetof(struct hdrcap_chunk_event, data));
+	ev->ts_boot_ns = bpf_ktime_get_boot_ns();
+	ev->conn_id = c->conn_id;
+	ev->role = c->role;
+	fill_endpoints(ev, sk);
+	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
+}
+
 /* struct file before 6.13 counted references in f_count. */
 struct file___f_count {
 	atomic_long_t f_count;
@@ -813,6 +874,7 @@ static __always_inline bool file_last_ref(struct file *f)
 static __always_inline int enter_close(int fd)
 {
 	struct hdrcap_config *cfg = get_config();
+	struct conn_state *c;
 	struct file *f;
 	struct sock *sk;
 	__u64 key;
@@ -824,8 +886,11 @@ static __always_inline int enter_close(int fd)
 	if (!sk)
 		return 0;
 	key = (__u64)sk;
-	if (bpf_map_lookup_elem(&conns, &key) && file_last_ref(f))
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (c && file_last_ref(f)) {
+		emit_close(c, sk);
 		bpf_map_delete_elem(&conns, &key);
+	}
 	return 0;
 }
 
@@ -835,11 +900,16 @@ static __always_inline int enter_close(int fd)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(hc_sock_state, const struct sock *sk, const int oldstate, const int newstate)
 {
+	struct conn_state *c;
 	__u64 key;
 
-	if (newstate != TCP_CLOSE_STATE || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (newstate != TCP_CLOSE_STATE || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	key = (__u64)sk;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return 0;
+	emit_close(c, (struct sock *)sk);
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
 }

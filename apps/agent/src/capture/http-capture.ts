@@ -53,6 +53,10 @@ export class HttpCapture {
       ...options.filter,
       drainIntervalMs: options.drainIntervalMs,
       onChunks: (chunks) => this.onChunks(chunks),
+      // Decoder state of an ended connection goes at once, not after the idle timeout.
+      onConnectionsClosed: (connIds) => {
+        for (const connId of connIds) this.decoder.closeConnection(connId);
+      },
     });
     const idleNs = BigInt(options.idleConnectionSeconds ?? 300) * 1_000_000_000n;
     const sweep = setInterval(() => this.decoder.expireIdle(BigInt(Date.now()) * 1_000_000n - idleNs), 10_000);

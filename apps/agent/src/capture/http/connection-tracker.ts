@@ -24,18 +24,22 @@ interface PendingRequest {
 
 const NS_PER_MS = 1_000_000n;
 
-// Records of one batch mostly share a millisecond: format each millisecond once.
-let lastIsoMs = -1;
+// Records of one batch mostly share a millisecond: format each millisecond
+// once, and recognise it by comparing against its bounds (no BigInt division).
+let lastIsoFromNs = 1n;
+let lastIsoToNs = 0n;
 let lastIso = "";
 /** Beyond this a Date cannot represent the time (and toISOString would throw). */
 const MAX_DATE_MS = 8.64e15;
 function isoTimestamp(tsNs: bigint): string {
+  if (tsNs >= lastIsoFromNs && tsNs < lastIsoToNs) return lastIso;
   let ms = Number(tsNs / NS_PER_MS);
   if (!(Math.abs(ms) <= MAX_DATE_MS)) ms = 0;
-  if (ms !== lastIsoMs) {
-    lastIsoMs = ms;
-    lastIso = new Date(ms).toISOString();
-  }
+  lastIso = new Date(ms).toISOString();
+  // Only times after the epoch are cached (the division truncates towards zero).
+  const cacheable = tsNs >= 0n && ms !== 0;
+  lastIsoFromNs = cacheable ? BigInt(ms) * NS_PER_MS : 1n;
+  lastIsoToNs = cacheable ? lastIsoFromNs + NS_PER_MS : 0n;
   return lastIso;
 }
 
@@ -50,7 +54,12 @@ export class HttpConnectionTracker implements HeadSink {
   /** A direction lost its place since its last final response: responses may be missing. */
   private desyncedIngress = false;
   private desyncedEgress = false;
-  private out: HttpRecord[] = [];
+  /**
+   * The caller's output array, only while push() runs. Keeping it afterwards
+   * would pin a whole batch of records per connection until the connection is
+   * forgotten (minutes after it closed): the leak this field once caused.
+   */
+  private out: HttpRecord[] | null = null;
 
   constructor(
     readonly connId: string,
@@ -66,7 +75,11 @@ export class HttpConnectionTracker implements HeadSink {
   push(chunk: CapturedChunk, out: HttpRecord[]): void {
     if (chunk.tsNs > this.lastSeenNs) this.lastSeenNs = chunk.tsNs;
     this.out = out;
-    (chunk.direction === "ingress" ? this.ingress : this.egress).push(chunk);
+    try {
+      (chunk.direction === "ingress" ? this.ingress : this.egress).push(chunk);
+    } finally {
+      this.out = null;
+    }
   }
 
   /** Accounts for what is lost when the connection ends. */
@@ -153,7 +166,7 @@ export class HttpConnectionTracker implements HeadSink {
     const headers = policy.applyToFields(head.fields, redacted);
     const path = head.target === null ? null : policy.applyToTarget(head.target, redacted);
     const egress = first.direction === "egress";
-    this.out.push({
+    this.out!.push({
       ts: isoTimestamp(first.tsNs),
       connectionId: this.connId,
       kind: head.kind,

@@ -226,12 +226,17 @@ function framingOf(fields: HeaderField[]): { framing: MessageFraming; contentLen
 /**
  * Parses the complete block buf[start, end), where `end` is just past the
  * terminating empty line (as returned by findHeaderBlockEnd).
+ *
+ * The block is decoded to one string and every name and value is a slice of
+ * it: one native call per block instead of two per field (the strings
+ * share the block's storage while a record lives, which is not longer).
  */
 export function parseHeaderBlock(buf: Buffer, start: number, end: number): ParsedHead | HeadParseError {
   const firstLf = buf.indexOf(LF, start);
   if (firstLf < 0 || firstLf >= end) return "bad-start-line";
   const lineEnd = firstLf > start && buf[firstLf - 1] === CR ? firstLf - 1 : firstLf;
   if (classifyStartLine(buf, start, firstLf + 1) !== "yes") return "bad-start-line";
+  const text = buf.toString("latin1", start, end);
 
   let kind: ParsedHead["kind"];
   let method: string | null = null;
@@ -243,13 +248,13 @@ export function parseHeaderBlock(buf: Buffer, start: number, end: number): Parse
     kind = "response";
     version = versionString(buf, start);
     status = (buf[start + 9]! - 0x30) * 100 + (buf[start + 10]! - 0x30) * 10 + (buf[start + 11]! - 0x30);
-    reason = lineEnd > start + 13 ? buf.toString("latin1", start + 13, lineEnd) : "";
+    reason = lineEnd > start + 13 ? text.slice(13, lineEnd - start) : "";
   } else {
     kind = "request";
     const methodEnd = buf.indexOf(SP, start);
     const targetEnd = buf.indexOf(SP, methodEnd + 1);
-    method = buf.toString("latin1", start, methodEnd);
-    target = buf.toString("latin1", methodEnd + 1, targetEnd);
+    method = knownMethod(buf, start, methodEnd) ?? text.slice(0, methodEnd - start);
+    target = text.slice(methodEnd + 1 - start, targetEnd - start);
     version = versionString(buf, targetEnd + 1);
   }
 
@@ -270,7 +275,7 @@ export function parseHeaderBlock(buf: Buffer, start: number, end: number): Parse
       while (vs < ve && (buf[vs] === SP || buf[vs] === HT)) vs++;
       while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
       if (ve > vs) {
-        const more = buf.toString("latin1", vs, ve);
+        const more = text.slice(vs - start, ve - start);
         previous.value = previous.value === "" ? more : `${previous.value} ${more}`;
       }
     } else {
@@ -282,8 +287,8 @@ export function parseHeaderBlock(buf: Buffer, start: number, end: number): Parse
       while (vs < ve && (buf[vs] === SP || buf[vs] === HT)) vs++;
       while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
       fields.push({
-        name: buf.toString("latin1", pos, colon),
-        value: ve > vs ? buf.toString("latin1", vs, ve) : "",
+        name: internName(buf, text, start, pos, colon),
+        value: ve > vs ? text.slice(vs - start, ve - start) : "",
       });
     }
     pos = lf + 1;
@@ -303,4 +308,37 @@ export function parseHeaderBlock(buf: Buffer, start: number, end: number): Parse
     framing: framing.framing,
     contentLength: framing.contentLength,
   };
+}
+
+/** Slots of the header name table; a power of two. */
+const NAME_SLOTS = 1024;
+const internedNames: (string | undefined)[] = new Array<string | undefined>(NAME_SLOTS).fill(undefined);
+
+/**
+ * The header name buf[from, to) as a string, the same string object each time
+ * the name recurs (a workload uses few names): no allocation, and the policy's
+ * lookups by name hit a string whose hash is already computed. A slot holds
+ * the last name that hashed to it; a collision only costs a fresh slice.
+ */
+function internName(buf: Buffer, text: string, start: number, from: number, to: number): string {
+  const n = to - from;
+  const slot = (n * 31 + buf[from]! * 7 + buf[to - 1]! * 3 + buf[from + (n >> 1)]!) & (NAME_SLOTS - 1);
+  const cached = internedNames[slot];
+  if (cached !== undefined && cached.length === n) {
+    let i = 0;
+    while (i < n && cached.charCodeAt(i) === buf[from + i]) i++;
+    if (i === n) return cached;
+  }
+  const name = text.slice(from - start, to - start);
+  internedNames[slot] = name;
+  return name;
+}
+
+/** The common methods as constant strings (no allocation); null for others. */
+function knownMethod(buf: Buffer, start: number, end: number): string | null {
+  const n = end - start;
+  const b = buf[start];
+  if (n === 3 && b === 0x47 && buf[start + 1] === 0x45 && buf[start + 2] === 0x54) return "GET";
+  if (n === 4 && b === 0x50 && buf[start + 1] === 0x4f && buf[start + 2] === 0x53 && buf[start + 3] === 0x54) return "POST";
+  return null;
 }

@@ -1,8 +1,9 @@
 /**
  * Socket-level HTTP/1.x capture: loads bpf/src/http_sock.bpf.c, keeps its
  * filter maps in step with the caller's filter, drains the ring buffer on a
- * short timer (the kernel submits without wakeups) and hands decoded chunks
- * to onChunks in batches.
+ * short timer (the kernel submits without wakeups; a drain that leaves the
+ * ring well filled schedules another at once) and hands decoded chunks to
+ * onChunks in batches.
  */
 import { httpSockObjectPath } from "@hdrcap/bpf/paths";
 import type { CapturedChunk } from "../chunk.ts";
@@ -19,7 +20,7 @@ import {
 } from "../../libbpf/libbpf.ts";
 import { HDRCAP_CNT__COUNT, hdrcapCounter } from "../record-layout.generated.ts";
 import { assertCaptureReady } from "../system-check.ts";
-import { decodeDrainedRecords } from "./decode-chunk-event.ts";
+import { ChunkEventDecoder } from "./decode-chunk-event.ts";
 import {
   type NormalizedSocketCaptureFilter,
   type SocketCaptureFilter,
@@ -33,11 +34,16 @@ export type { NormalizedSocketCaptureFilter, RoleFilter, SocketCaptureFilter } f
 export interface SocketCaptureOptions extends SocketCaptureFilter {
   /** Receives decoded chunks in batches, in ring-buffer order. */
   onChunks: (chunks: CapturedChunk[]) => void;
+  /**
+   * Ids of HTTP connections that ended (the kernel saw the socket close),
+   * delivered after the chunks of the same drain, so their state can go.
+   */
+  onConnectionsClosed?: (connIds: string[]) => void;
   /** An exception thrown by onChunks; default: printed to stderr. */
   onError?: (err: unknown) => void;
-  /** How often the ring buffer is drained; default 20 ms. */
+  /** How often the ring buffer is drained; default 10 ms (sooner when it fills up). */
   drainIntervalMs?: number;
-  /** Ring buffer size, rounded up to a power of two; default 8 MiB. */
+  /** Ring buffer size, rounded up to a power of two; default 16 MiB. */
   ringBufferBytes?: number;
   /** libbpf's own messages (verifier log etc.); default: dropped. */
   libbpfLogger?: LibbpfLogger;
@@ -62,7 +68,12 @@ export interface SocketCaptureCounters {
   recordsMalformed: bigint;
 }
 
-const DRAIN_BUFFER_BYTES = 4 * 1024 * 1024;
+/** One FFI call's worth of records; the drain loops until the ring is (nearly) empty. */
+const DRAIN_BUFFER_BYTES = 1024 * 1024;
+const DEFAULT_RING_BUFFER_BYTES = 16 * 1024 * 1024;
+const DEFAULT_DRAIN_INTERVAL_MS = 10;
+/** Drain calls per tick: 256 MiB at most, so a tick cannot monopolise the event loop. */
+const MAX_DRAINS_PER_TICK = 256;
 
 /** HDRCAP_CNT_SYSCALLS_SEEN -> syscallsSeen */
 function counterKey(enumName: string): string {
@@ -85,8 +96,12 @@ export class SocketCaptureSource {
   private readonly countersMap: BpfMap;
   private readonly setMaps: Record<"filter_tgids" | "filter_cgroups" | "filter_ports", BpfMap>;
   private readonly drainBuffer = Buffer.alloc(DRAIN_BUFFER_BYTES);
+  private readonly chunkDecoder = new ChunkEventDecoder();
+  private ringBytes = DEFAULT_RING_BUFFER_BYTES;
+  private catchUpScheduled = false;
   private readonly connIdBase: bigint;
   private readonly onChunks: (chunks: CapturedChunk[]) => void;
+  private readonly onConnectionsClosed: ((connIds: string[]) => void) | undefined;
   private readonly onError: (err: unknown) => void;
   private filter: NormalizedSocketCaptureFilter;
   private generation = 0;
@@ -98,6 +113,7 @@ export class SocketCaptureSource {
   private constructor(obj: BpfObject, options: SocketCaptureOptions, filter: NormalizedSocketCaptureFilter) {
     this.obj = obj;
     this.onChunks = options.onChunks;
+    this.onConnectionsClosed = options.onConnectionsClosed;
     this.onError = options.onError ?? ((err) => console.error("socket capture: onChunks failed:", err));
     this.filter = filter;
     // Distinct ids across agent restarts: a run would need 10^6 connections
@@ -122,9 +138,11 @@ export class SocketCaptureSource {
     let source: SocketCaptureSource | undefined;
     try {
       obj.setMapMaxEntries("scratch_buf", numPossibleCpus());
-      obj.setMapMaxEntries("events", roundUpPow2(options.ringBufferBytes ?? 8 * 1024 * 1024));
+      const ringBytes = roundUpPow2(options.ringBufferBytes ?? DEFAULT_RING_BUFFER_BYTES);
+      obj.setMapMaxEntries("events", ringBytes);
       obj.load();
       source = new SocketCaptureSource(obj, options, filter);
+      source.ringBytes = ringBytes;
       // Filters are in the maps before the first program runs.
       source.writeFilter(filter, emptyFilter());
       obj.attachAll();
@@ -133,7 +151,7 @@ export class SocketCaptureSource {
       obj.close();
       throw err;
     }
-    const interval = options.drainIntervalMs ?? 20;
+    const interval = options.drainIntervalMs ?? DEFAULT_DRAIN_INTERVAL_MS;
     source.timer = setInterval(() => source.drainNow(), interval);
     source.timer.unref();
     return source;
@@ -159,12 +177,13 @@ export class SocketCaptureSource {
   drainNow(): number {
     if (this.closed) return 0;
     const chunks: CapturedChunk[] = [];
+    const closed: string[] = [];
     const wallOffset = bootToWallOffsetNs();
-    // Bounded: what arrives while we decode waits for the next tick.
-    for (let i = 0; i < 64; i++) {
+    // Bounded: what arrives while we decode waits for the next tick (or the catch-up below).
+    for (let i = 0; i < MAX_DRAINS_PER_TICK; i++) {
       const { bytes, records } = this.ring.drain(this.drainBuffer);
       if (records === 0) break;
-      const stats = decodeDrainedRecords(this.drainBuffer, bytes, wallOffset, chunks);
+      const stats = this.chunkDecoder.decodeDrained(this.drainBuffer, bytes, wallOffset, chunks, closed);
       this.recordsDrained += BigInt(stats.records);
       this.recordsMalformed += BigInt(stats.malformed);
       if (bytes < this.drainBuffer.length / 2) break;
@@ -175,6 +194,21 @@ export class SocketCaptureSource {
       } catch (err) {
         this.onError(err);
       }
+    }
+    if (closed.length > 0 && this.onConnectionsClosed !== undefined) {
+      try {
+        this.onConnectionsClosed(closed);
+      } catch (err) {
+        this.onError(err);
+      }
+    }
+    // A burst filled a good part of the ring while we decoded: do not wait a whole interval.
+    if (!this.closed && !this.catchUpScheduled && this.ring.pendingBytes() > this.ringBytes / 8) {
+      this.catchUpScheduled = true;
+      setImmediate(() => {
+        this.catchUpScheduled = false;
+        this.drainNow();
+      });
     }
     return chunks.length;
   }
