@@ -11,6 +11,7 @@ import { createApiClient } from "./cli/api-client.ts";
 import { resolveLogin } from "./cli/config.ts";
 import { localUp } from "./cli/local-up.ts";
 import { printTable } from "./cli/output.ts";
+import { registerCaptureCommands } from "./cli/captures-commands.ts";
 
 const program = new Command("hdrcap").description("hdrcap control plane and CLI").showHelpAfterError();
 const loginOptions = (cmd: Command) =>
@@ -140,6 +141,8 @@ loginOptions(keys.command("revoke").argument("<id>"))
     const key = await createApiClient(resolveLogin(opts)).delete<ApiKeyView>(`/v1/api-keys/${encodeURIComponent(id)}`);
     console.log(opts.json ? JSON.stringify(key, null, 2) : `revoked ${key.id}`);
   });
+
+registerCaptureCommands(program, loginOptions);
 
 program.parseAsync().catch((err: unknown) => {
   console.error(`hdrcap: ${err instanceof Error ? err.message : String(err)}`);
