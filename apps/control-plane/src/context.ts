@@ -5,6 +5,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import type { LastUsedTracker } from "./services/api-keys.ts";
+import type { ApiKeyCache } from "./services/key-cache.ts";
 import type { ControlPlaneServices } from "./services/index.ts";
 
 export interface AppDeps {
@@ -24,6 +25,6 @@ export interface AppEnv {
     logger: Logger;
     auth: AuthContext;
     services: ControlPlaneServices;
-    deps: AppDeps & { metrics: Metrics; lastUsed: LastUsedTracker };
+    deps: AppDeps & { metrics: Metrics; lastUsed: LastUsedTracker; keyCache: ApiKeyCache };
   };
 }

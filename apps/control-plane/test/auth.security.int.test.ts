@@ -1,4 +1,7 @@
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../src/app.ts";
+import { createMetrics } from "../src/metrics.ts";
 import { createHarness, createKey, createTenant, type Harness } from "./harness.ts";
 
 function expectErrorBody(body: any, code: string) {
@@ -26,13 +29,22 @@ describe("authentication and authorisation", () => {
     expect(res.headers.get("www-authenticate")).toContain("Bearer");
   });
 
-  it("rejects an expired key with 401", async () => {
-    const { id, key } = await createKey(h, h.operatorKey, ["admin"], { expiresAt: new Date(Date.now() + 60_000).toISOString() });
+  it("rejects an expired key with 401, even while it is cached", async () => {
+    const { key } = await createKey(h, h.operatorKey, ["admin"], { expiresAt: new Date(Date.now() + 1500).toISOString() });
     expect((await h.call("GET", "/v1/whoami", { key })).status).toBe(200);
-    await h.db.db.updateTable("api_keys").set({ expires_at: new Date(Date.now() - 1000) }).where("id", "=", id).execute();
+    await new Promise((r) => setTimeout(r, 1600));
     const res = await h.call("GET", "/v1/whoami", { key });
     expect(res.status).toBe(401);
     expectErrorBody(res.body, "UNAUTHORIZED");
+  });
+
+  it("honours a revocation on another replica within seconds (cache eviction over NATS)", async () => {
+    const replicaB = createApp({ db: h.db.db, nats: h.nats, logger: pino({ level: "silent" }), metrics: createMetrics({ defaults: false }) });
+    const { id, key } = await createKey(h, h.operatorKey, ["admin"]);
+    const viaB = () => replicaB.request("/v1/whoami", { headers: { authorization: `Bearer ${key}` } });
+    expect((await viaB()).status).toBe(200); // now cached on B
+    expect((await h.call("DELETE", `/v1/api-keys/${id}`, { key: h.operatorKey })).status).toBe(200); // revoked on A
+    await expect.poll(async () => (await viaB()).status, { timeout: 3000, interval: 50 }).toBe(401);
   });
 
   it("rejects a revoked key with 401 immediately", async () => {

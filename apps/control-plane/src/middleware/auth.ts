@@ -8,7 +8,6 @@ import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../context.ts";
-import { verifyApiKey } from "../services/api-keys.ts";
 import { tenantView } from "../services/views.ts";
 
 export function bearerToken(header: string | undefined): string | undefined {
@@ -28,7 +27,7 @@ function clientIp(c: Context<AppEnv>): string | null {
 /** Resolve the caller of this request, or explain why not. Shared by REST and tRPC. */
 export async function authenticate(c: Context<AppEnv>): Promise<AuthContext | ApiError> {
   const deps = c.get("deps");
-  const result = await verifyApiKey(deps.db, bearerToken(c.req.header("authorization")));
+  const result = await deps.keyCache.verify(bearerToken(c.req.header("authorization")));
   if (!result.ok) {
     deps.metrics.authFailures.inc({ reason: result.reason });
     c.get("logger").info({ reason: result.reason }, "API key rejected");

@@ -64,7 +64,7 @@ export class LastUsedTracker {
   }
 }
 
-export function createApiKeysService(db: Db): Services["apiKeys"] {
+export function createApiKeysService(db: Db, onRevoked: (keyHash: string) => Promise<void> = async () => {}): Services["apiKeys"] {
   return {
     async create(auth: AuthContext, input: CreateApiKeyInput) {
       requireScope(auth.key.scopes, "admin");
@@ -88,6 +88,7 @@ export function createApiKeysService(db: Db): Services["apiKeys"] {
       requireScope(auth.key.scopes, "admin");
       const row = await revokeApiKey(db, auth.tenant.id, id);
       if (!row) throw new ApiError("NOT_FOUND", `no API key ${id}`);
+      await onRevoked(row.hash);
       await audit(db, auth, "api_key.revoke", { type: "api_key", id });
       return apiKeyView(row);
     },

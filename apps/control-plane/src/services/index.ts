@@ -9,6 +9,8 @@ import { createTenantsService } from "./tenants.ts";
 import { apiKeyView, auditEntryView } from "./views.ts";
 
 export interface ServicesConfig extends AgentsServiceConfig {
+  /** Called after a key is revoked (cache eviction on every replica). */
+  onKeyRevoked?: (keyHash: string) => Promise<void>;
   nudge: NudgeAgent;
   onNudgeError?: (err: unknown) => void;
 }
@@ -22,7 +24,7 @@ export function createServices(db: Db, config: ServicesConfig) {
       if (!row) throw new ApiError("UNAUTHORIZED", "this API key no longer exists");
       return { tenant: auth.tenant, apiKey: apiKeyView(row) };
     },
-    apiKeys: createApiKeysService(db),
+    apiKeys: createApiKeysService(db, config.onKeyRevoked),
     tenants: createTenantsService(db),
     audit: {
       async list(auth, page) {
