@@ -18,13 +18,13 @@ import { tenantsRouter } from "./routes/tenants/tenants.index.ts";
 import { whoamiRouter } from "./routes/whoami/whoami.index.ts";
 import { LastUsedTracker } from "./services/api-keys.ts";
 import { ApiKeyCache } from "./services/key-cache.ts";
+import { RateLimiter } from "./services/rate-limiter.ts";
 import { createServices } from "./services/index.ts";
 import { createNudger } from "./messaging/nudge.ts";
 import { agentsRouter } from "./routes/agents/agents.index.ts";
 import { capturesRouter } from "./routes/captures/captures.index.ts";
 import { auditRouter } from "./routes/audit/audit.index.ts";
 import { enrollmentRouter } from "./routes/enrollment/enrollment.index.ts";
-import { installRouter } from "./routes/install/install.index.ts";
 
 export const API_VERSION = "0.1.0";
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -33,7 +33,8 @@ export function createApp(deps: AppDeps) {
   const metrics = deps.metrics ?? createMetrics();
   const lastUsed = new LastUsedTracker(deps.db, 60_000, (err) => deps.logger.warn({ err }, "could not record API key use"));
   const keyCache = new ApiKeyCache(deps.db, deps.nats);
-  const fullDeps = { ...deps, metrics, lastUsed, keyCache };
+  const rateLimiter = new RateLimiter(deps.defaultRateLimit ?? { perSecond: 100, burst: 200 });
+  const fullDeps = { ...deps, metrics, lastUsed, keyCache, rateLimiter };
   const services = createServices(deps.db, {
     onKeyRevoked: (hash) => keyCache.revoked(hash),
     natsAccountSeed: deps.natsAccountSeed,
@@ -76,7 +77,6 @@ export function createApp(deps: AppDeps) {
 
   // Agents enroll with an enrollment token, not an API key.
   app.route("/", enrollmentRouter);
-  app.route("/", installRouter);
   app.use("/v1/*", async (c, next) => (c.req.path === "/v1/enroll" ? next() : requireApiKey(c, next)));
   app.route("/", whoamiRouter);
   app.route("/", apiKeysRouter);

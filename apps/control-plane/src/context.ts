@@ -6,6 +6,7 @@ import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import type { LastUsedTracker } from "./services/api-keys.ts";
 import type { ApiKeyCache } from "./services/key-cache.ts";
+import type { RateLimit, RateLimiter } from "./services/rate-limiter.ts";
 import type { ControlPlaneServices } from "./services/index.ts";
 
 export interface AppDeps {
@@ -17,6 +18,8 @@ export interface AppDeps {
   natsAccountSeed?: string;
   /** NATS URLs handed to agents at enrollment. */
   agentNatsServers?: string[];
+  /** Default per-key rate limit (keys may carry their own). */
+  defaultRateLimit?: RateLimit;
 }
 
 export interface AppEnv {
@@ -25,6 +28,6 @@ export interface AppEnv {
     logger: Logger;
     auth: AuthContext;
     services: ControlPlaneServices;
-    deps: AppDeps & { metrics: Metrics; lastUsed: LastUsedTracker; keyCache: ApiKeyCache };
+    deps: AppDeps & { metrics: Metrics; lastUsed: LastUsedTracker; keyCache: ApiKeyCache; rateLimiter: RateLimiter };
   };
 }

@@ -11,6 +11,9 @@ export const envSchema = z.object({
   NATS_ACCOUNT_SEED: z.string().regex(/^SA[A-Z2-7]{56}$/, "must be a NATS account seed (SA…)").optional(),
   /** NATS URL(s) handed to agents at enrollment (comma-separated); default NATS_URL. */
   HDRCAP_AGENT_NATS_URL: z.string().optional(),
+  /** Default per-key rate limit (token bucket); keys can carry their own. */
+  HDRCAP_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1).default(100),
+  HDRCAP_RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(200),
   HOST: z.string().default("127.0.0.1"),
   PORT: z.coerce.number().int().min(0).max(65535).default(7070),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -43,6 +43,7 @@ export async function startServer(env: Env, logger: Logger): Promise<RunningServ
     metrics,
     natsAccountSeed: env.NATS_ACCOUNT_SEED,
     agentNatsServers: (env.HDRCAP_AGENT_NATS_URL ?? env.NATS_URL).split(","),
+    defaultRateLimit: { perSecond: env.HDRCAP_RATE_LIMIT_PER_SECOND, burst: env.HDRCAP_RATE_LIMIT_BURST },
   });
   if (roles.has("api")) stops.push(startAgentResponders(nats, db.db, logger.child({ role: "api" }), metrics));
   const server: ServerType = await new Promise((resolve) => {

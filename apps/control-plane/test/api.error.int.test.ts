@@ -74,6 +74,7 @@ describe("bad input gets a clear 400 naming the field", () => {
       "/v1/agents/{id}",
       "/v1/api-keys",
       "/v1/api-keys/{id}",
+      "/v1/api-keys/{id}/rotate",
       "/v1/audit",
       "/v1/captures",
       "/v1/captures/{id}",

@@ -34,6 +34,8 @@ export const apiKeySchema = z
     revokedAt: z.string().nullable(),
     lastUsedAt: z.string().nullable(),
     createdAt: z.string(),
+    rateLimit: z.object({ perSecond: z.number(), burst: z.number() }).nullable().openapi({ description: "null: the server default" }),
+    rotatedToKeyId: z.string().nullable(),
   })
   .openapi("ApiKey");
 export type ApiKeyView = z.infer<typeof apiKeySchema>;
@@ -46,11 +48,28 @@ export const createdApiKeySchema = z
   .openapi("CreatedApiKey");
 export type CreatedApiKey = z.infer<typeof createdApiKeySchema>;
 
+export const rateLimitSchema = z
+  .object({
+    perSecond: z.number().int().min(1).max(100_000),
+    burst: z.number().int().min(1).max(1_000_000),
+  })
+  .strict()
+  .openapi("RateLimit");
+
+export const rotateApiKeyInputSchema = z
+  .object({
+    gracePeriodSeconds: z.number().int().min(0).max(7 * 86_400).default(3600).openapi({ description: "How long the old key keeps working" }),
+  })
+  .strict()
+  .openapi("RotateApiKeyInput");
+export type RotateApiKeyInput = z.infer<typeof rotateApiKeyInputSchema>;
+
 export const createApiKeyInputSchema = z
   .object({
     name: z.string().trim().min(1).max(100),
     scopes: z.array(scopeSchema).min(1).max(16),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
+    rateLimit: rateLimitSchema.optional(),
   })
   .strict()
   .openapi("CreateApiKeyInput");

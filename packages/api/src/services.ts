@@ -7,12 +7,14 @@ import type { AgentView, CreatedEnrollmentToken, CreateEnrollmentTokenInput, Enr
 import type { CaptureStatus, CaptureView, CreateCaptureInput } from "./captures.ts";
 import type { RecordsFilter, RecordStats, StoredRecordView } from "./records.ts";
 import type { AuditEntryView } from "./schemas.ts";
-import type { ApiKeyView, CreateApiKeyInput, CreatedApiKey, CreatedTenant, CreateTenantInput, Page, PageQuery, TenantView, WhoAmI } from "./schemas.ts";
+import type { ApiKeyView, CreateApiKeyInput, CreatedApiKey, CreatedTenant, CreateTenantInput, Page, PageQuery, RotateApiKeyInput, TenantView, WhoAmI } from "./schemas.ts";
 
 /** Who is calling: the verified API key and its tenant. */
 export interface AuthContext {
   tenant: { id: string; slug: string; name: string; createdAt: string };
   key: { id: string; name: string; prefix: string; scopes: string[] };
+  /** The key's own rate limit, when it has one. */
+  rateLimit?: { perSecond: number; burst: number };
   requestId: string;
   ip: string | null;
 }
@@ -23,6 +25,7 @@ export interface Services {
     create(auth: AuthContext, input: CreateApiKeyInput): Promise<CreatedApiKey>;
     list(auth: AuthContext, page: PageQuery): Promise<Page<ApiKeyView>>;
     revoke(auth: AuthContext, id: string): Promise<ApiKeyView>;
+    rotate(auth: AuthContext, id: string, input: RotateApiKeyInput): Promise<CreatedApiKey>;
   };
   agents: {
     list(auth: AuthContext, page: PageQuery & { status?: "online" | "offline" }): Promise<Page<AgentView>>;

@@ -40,6 +40,7 @@ export async function authenticate(c: Context<AppEnv>): Promise<AuthContext | Ap
   return {
     tenant: tenantView(result.tenant),
     key: { id: result.key.id, name: result.key.name, prefix: result.key.prefix, scopes: result.key.scopes },
+    rateLimit: result.key.rate_limit_per_second !== null && result.key.rate_limit_burst !== null ? { perSecond: result.key.rate_limit_per_second, burst: result.key.rate_limit_burst } : undefined,
     requestId: c.get("requestId"),
     ip: clientIp(c),
   };
@@ -48,6 +49,16 @@ export async function authenticate(c: Context<AppEnv>): Promise<AuthContext | Ap
 export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
   const auth = await authenticate(c);
   if (auth instanceof ApiError) throw auth;
+  const limiter = c.get("deps").rateLimiter;
+  const limit = auth.rateLimit ?? limiter.defaults;
+  const decision = limiter.take(auth.key.id, limit);
+  c.header("X-RateLimit-Limit", String(limit.perSecond));
+  if (!decision.allowed) {
+    c.header("Retry-After", String(decision.retryAfterSeconds));
+    c.header("X-RateLimit-Remaining", "0");
+    throw new ApiError("TOO_MANY_REQUESTS", `rate limit of ${limit.perSecond} requests/s (burst ${limit.burst}) exceeded for this key; retry in ${decision.retryAfterSeconds}s`);
+  }
+  c.header("X-RateLimit-Remaining", String(decision.remaining));
   c.set("auth", auth);
   await next();
 });

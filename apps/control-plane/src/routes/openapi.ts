@@ -21,6 +21,7 @@ export const errorResponses = {
   401: { description: "Missing, invalid, expired or revoked API key", content: errorContent },
   403: { description: "The key lacks the required scope", content: errorContent },
   404: { description: "Not found (or belongs to another tenant)", content: errorContent },
+  429: { description: "Rate limit exceeded for this key; see Retry-After", content: errorContent },
   500: { description: "Unexpected error (no internals)", content: errorContent },
 } as const;
 

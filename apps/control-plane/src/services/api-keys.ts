@@ -12,7 +12,7 @@ import { apiKeyView } from "./views.ts";
 export async function mintApiKey(
   db: Db,
   tenantId: string,
-  input: { name: string; scopes: readonly Scope[]; expiresAt?: Date | null; createdByKeyId?: string | null },
+  input: { name: string; scopes: readonly Scope[]; expiresAt?: Date | null; createdByKeyId?: string | null; rateLimit?: { perSecond: number; burst: number } | null },
 ): Promise<{ row: ApiKeyRow; key: string }> {
   const secret = newApiKeySecret();
   const row = await insertApiKey(db, {
@@ -26,6 +26,9 @@ export async function mintApiKey(
     revoked_at: null,
     last_used_at: null,
     created_by_key_id: input.createdByKeyId ?? null,
+    rate_limit_per_second: input.rateLimit?.perSecond ?? null,
+    rate_limit_burst: input.rateLimit?.burst ?? null,
+    rotated_to_key_id: null,
   });
   return { row, key: secret.key };
 }
@@ -75,7 +78,7 @@ export function createApiKeysService(db: Db, onRevoked: (keyHash: string) => Pro
       if (expiresAt && expiresAt.getTime() <= Date.now()) {
         throw new ApiError("BAD_REQUEST", "invalid body.expiresAt: must be in the future", [{ path: "body.expiresAt", message: "must be in the future" }]);
       }
-      const { row, key } = await mintApiKey(db, auth.tenant.id, { name: input.name, scopes: input.scopes, expiresAt, createdByKeyId: auth.key.id });
+      const { row, key } = await mintApiKey(db, auth.tenant.id, { name: input.name, scopes: input.scopes, expiresAt, createdByKeyId: auth.key.id, rateLimit: input.rateLimit });
       await audit(db, auth, "api_key.create", { type: "api_key", id: row.id }, { name: row.name, scopes: row.scopes });
       return { apiKey: apiKeyView(row), key };
     },
@@ -83,6 +86,30 @@ export function createApiKeysService(db: Db, onRevoked: (keyHash: string) => Pro
       requireScope(auth.key.scopes, "admin");
       const rows = await listApiKeys(db, auth.tenant.id, { limit: page.limit + 1, after: decodeCursor(page.cursor) });
       return pageFrom(rows, page.limit, (r) => r.id, apiKeyView);
+    },
+    /** A new key with the same name, scopes and limits; the old one keeps working for the grace period. */
+    async rotate(auth, id, input) {
+      requireScope(auth.key.scopes, "admin");
+      const graceEnds = new Date(Date.now() + input.gracePeriodSeconds * 1000);
+      const result = await db.transaction().execute(async (tx) => {
+        const old = await tx.selectFrom("api_keys").selectAll().where("tenant_id", "=", auth.tenant.id).where("id", "=", id).forUpdate().executeTakeFirst();
+        if (!old) throw new ApiError("NOT_FOUND", `no API key ${id}`);
+        if (old.revoked_at || (old.expires_at && old.expires_at <= new Date())) throw new ApiError("CONFLICT", `API key ${id} is revoked or expired; create a new one instead`);
+        if (old.rotated_to_key_id) throw new ApiError("CONFLICT", `API key ${id} was already rotated to ${old.rotated_to_key_id}`);
+        const minted = await mintApiKey(tx, auth.tenant.id, {
+          name: old.name,
+          scopes: old.scopes as Scope[],
+          expiresAt: old.expires_at,
+          createdByKeyId: auth.key.id,
+          rateLimit: old.rate_limit_per_second !== null && old.rate_limit_burst !== null ? { perSecond: old.rate_limit_per_second, burst: old.rate_limit_burst } : null,
+        });
+        const expires = old.expires_at && old.expires_at < graceEnds ? old.expires_at : graceEnds;
+        await tx.updateTable("api_keys").set({ expires_at: expires, rotated_to_key_id: minted.row.id }).where("id", "=", id).execute();
+        await audit(tx, auth, "api_key.rotate", { type: "api_key", id }, { newKeyId: minted.row.id, oldKeyExpiresAt: expires.toISOString() });
+        return { ...minted, oldHash: old.hash };
+      });
+      await onRevoked(result.oldHash); // replicas re-read the old key (now with its grace expiry)
+      return { apiKey: apiKeyView(result.row), key: result.key };
     },
     async revoke(auth, id) {
       requireScope(auth.key.scopes, "admin");

@@ -18,6 +18,8 @@ export function apiKeyView(k: ApiKeyRow): ApiKeyView {
     revokedAt: iso(k.revoked_at),
     lastUsedAt: iso(k.last_used_at),
     createdAt: k.created_at.toISOString(),
+    rateLimit: k.rate_limit_per_second !== null && k.rate_limit_burst !== null ? { perSecond: k.rate_limit_per_second, burst: k.rate_limit_burst } : null,
+    rotatedToKeyId: k.rotated_to_key_id,
   };
 }
 

@@ -1,7 +1,7 @@
 /** The tRPC router: one procedure per service call, same inputs as the REST routes. */
 import type { inferRouterInputs, inferRouterOutputs, TRPCRouterRecord } from "@trpc/server";
 import { z } from "zod";
-import { createApiKeyInputSchema, createTenantInputSchema, idSchema, pageQuerySchema } from "../schemas.ts";
+import { createApiKeyInputSchema, createTenantInputSchema, idSchema, pageQuerySchema, rotateApiKeyInputSchema } from "../schemas.ts";
 import { createEnrollmentTokenInputSchema } from "../agents.ts";
 import { CAPTURE_STATUSES, createCaptureInputSchema } from "../captures.ts";
 import { recordsQuerySchema } from "../records.ts";
@@ -19,6 +19,9 @@ const apiKeysRouter = {
   create: authedProcedure.input(createApiKeyInputSchema).mutation(({ ctx, input }) => callService(() => ctx.services.apiKeys.create(ctx.auth, input))),
   list: authedProcedure.input(pageQuerySchema).query(({ ctx, input }) => callService(() => ctx.services.apiKeys.list(ctx.auth, input))),
   revoke: authedProcedure.input(z.object({ id: idSchema("key") })).mutation(({ ctx, input }) => callService(() => ctx.services.apiKeys.revoke(ctx.auth, input.id))),
+  rotate: authedProcedure
+    .input(rotateApiKeyInputSchema.extend({ id: idSchema("key") }))
+    .mutation(({ ctx, input }) => callService(() => ctx.services.apiKeys.rotate(ctx.auth, input.id, input))),
 } satisfies TRPCRouterRecord;
 
 const tenantsRouter = {

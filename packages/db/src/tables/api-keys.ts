@@ -13,6 +13,11 @@ export interface ApiKeysTable {
   revoked_at: Date | null;
   last_used_at: Date | null;
   created_by_key_id: string | null;
+  /** Token bucket: refill rate and size; null = the server default. */
+  rate_limit_per_second: number | null;
+  rate_limit_burst: number | null;
+  /** Set when the key was rotated: its successor (the old key works until expires_at). */
+  rotated_to_key_id: string | null;
   created_at: Generated<Date>;
 }
 export type ApiKeyRow = Selectable<ApiKeysTable>;

@@ -1,4 +1,4 @@
-import { apiKeySchema, createApiKeyInputSchema, createdApiKeySchema, idSchema, pageOf, pageQuerySchema } from "@hdrcap/api";
+import { apiKeySchema, createApiKeyInputSchema, createdApiKeySchema, idSchema, pageOf, pageQuerySchema, rotateApiKeyInputSchema } from "@hdrcap/api";
 import { createRoute, z } from "@hono/zod-openapi";
 import { bearerSecurity, errorResponses, jsonBody, jsonContent } from "../openapi.ts";
 
@@ -32,4 +32,14 @@ export const revokeApiKey = createRoute({
   security: bearerSecurity,
   request: { params: z.object({ id: idSchema("key").openapi({ param: { name: "id", in: "path" } }) }) },
   responses: { 200: jsonContent(apiKeySchema, "The revoked key"), ...errorResponses },
+});
+
+export const rotateApiKey = createRoute({
+  method: "post",
+  path: "/v1/api-keys/{id}/rotate",
+  tags,
+  summary: "Rotate a key (admin): a new key with the same scopes; the old one works until the grace period ends",
+  security: bearerSecurity,
+  request: { params: z.object({ id: idSchema("key").openapi({ param: { name: "id", in: "path" } }) }), ...jsonBody(rotateApiKeyInputSchema) },
+  responses: { 201: jsonContent(createdApiKeySchema, "The new key and its secret"), 409: { description: "Already rotated, revoked or expired", content: errorResponses[400].content }, ...errorResponses },
 });
