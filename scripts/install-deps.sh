@@ -14,7 +14,7 @@ PACKAGES=(clang llvm libbpf-dev libelf-dev bpftool make gcc pkg-config
           postgresql nats-server iproute2 curl ca-certificates)
 # Tests and benchmarks: real servers and clients to capture.
 if [ "${HDRCAP_WITH_TEST_TOOLS:-0}" = 1 ]; then
-  PACKAGES+=(nginx-light wrk python3 tcpdump tshark)
+  PACKAGES+=(nginx-light wrk python3 tcpdump tshark debootstrap)
 fi
 
 missing=()
@@ -42,3 +42,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   say "installing npm dependencies"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# Fixes to installed dependencies that upstream has not released yet (see the script).
+node scripts/patch-deps.mjs

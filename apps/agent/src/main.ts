@@ -9,6 +9,9 @@ import { HttpCapture, type HttpCaptureCounters } from "./capture/http-capture.ts
 import { runSystemCheck } from "./capture/system-check.ts";
 import { formatRecordText } from "./cli/format-record.ts";
 import { runAgent } from "./daemon/run-agent.ts";
+import { deregisterSelf } from "./install/deregistration.ts";
+import { enrollOnce } from "./install/enroll-once.ts";
+import { DEFAULT_SERVICE_CONFIG_PATH, loadServiceConfig } from "./install/service-config.ts";
 
 const program = new Command("hdrcap-agent").description("hdrcap host agent").showHelpAfterError();
 
@@ -170,6 +173,38 @@ program
       process.exit(code);
     },
   );
+
+// Installed hosts (install.sh): enroll once with the token, run as a service from the config file, deregister on uninstall.
+program
+  .command("enroll")
+  .description("enroll with the control plane (or confirm the stored identity) and exit; the token comes from $HDRCAP_ENROLLMENT_TOKEN")
+  .requiredOption("--control-plane <url>", "control plane base URL")
+  .option("--state-dir <dir>", "where the agent keeps its identity", "/var/lib/hdrcap")
+  .option("--labels <k=v,...>", "labels asked for at enrollment (the token's labels win)", labelList)
+  .action(async (opts: { controlPlane: string; stateDir: string; labels?: Record<string, string> }) => {
+    process.exit(await enrollOnce({ controlPlaneUrl: opts.controlPlane, stateDir: opts.stateDir, token: process.env.HDRCAP_ENROLLMENT_TOKEN, labels: opts.labels }));
+  });
+
+program
+  .command("service")
+  .description("run as the installed service: `run` with the settings of the agent configuration file (never enrolls)")
+  .option("--config <file>", "agent configuration written by install.sh", DEFAULT_SERVICE_CONFIG_PATH)
+  .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"))
+  .action(async (opts: { config: string; logLevel: string }) => {
+    const config = loadServiceConfig(opts.config);
+    // The service never sees a token: a host without an identity must be installed again.
+    delete process.env.HDRCAP_ENROLLMENT_TOKEN;
+    process.exit(await runAgent({ controlPlaneUrl: config.controlPlaneUrl, stateDir: config.stateDir, labels: config.labels, logLevel: opts.logLevel }));
+  });
+
+program
+  .command("deregister")
+  .description("remove this agent from its control plane (authenticated by the agent's own key) and exit")
+  .option("--state-dir <dir>", "where the agent keeps its identity", "/var/lib/hdrcap")
+  .action(async (opts: { stateDir: string }) => {
+    const { agentId, controlPlaneUrl } = await deregisterSelf({ stateDir: opts.stateDir });
+    console.log(`deregistered ${agentId} from ${controlPlaneUrl}`);
+  });
 
 function describeFilter(opts: { port?: number[]; pid?: number[]; comm?: string; role: string }): string {
   const parts = [opts.port?.length ? `ports ${opts.port.join(",")}` : "all ports"];

@@ -25,6 +25,7 @@ import { agentsRouter } from "./routes/agents/agents.index.ts";
 import { capturesRouter } from "./routes/captures/captures.index.ts";
 import { auditRouter } from "./routes/audit/audit.index.ts";
 import { enrollmentRouter } from "./routes/enrollment/enrollment.index.ts";
+import { installRouter } from "./routes/install/install.index.ts";
 
 export const API_VERSION = "0.1.0";
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -77,6 +78,7 @@ export function createApp(deps: AppDeps) {
 
   // Agents enroll with an enrollment token, not an API key.
   app.route("/", enrollmentRouter);
+  app.route("/", installRouter);
   app.use("/v1/*", async (c, next) => (c.req.path === "/v1/enroll" ? next() : requireApiKey(c, next)));
   app.route("/", whoamiRouter);
   app.route("/", apiKeysRouter);

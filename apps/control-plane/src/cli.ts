@@ -10,6 +10,7 @@ import { bootstrapFirstTenant } from "./services/tenants.ts";
 import { createApiClient } from "./cli/api-client.ts";
 import { resolveLogin } from "./cli/config.ts";
 import { localUp } from "./cli/local-up.ts";
+import { registerInstallCommand } from "./cli/install-command.ts";
 import { printTable } from "./cli/output.ts";
 import { registerCaptureCommands } from "./cli/captures-commands.ts";
 
@@ -143,6 +144,8 @@ loginOptions(keys.command("revoke").argument("<id>"))
   });
 
 registerCaptureCommands(program, loginOptions);
+
+registerInstallCommand(program);
 
 program.parseAsync().catch((err: unknown) => {
   console.error(`hdrcap: ${err instanceof Error ? err.message : String(err)}`);

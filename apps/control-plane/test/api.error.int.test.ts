@@ -70,7 +70,9 @@ describe("bad input gets a clear 400 naming the field", () => {
     const res = await h.call("GET", "/openapi.json");
     expect(res.status).toBe(200);
     expect(Object.keys(res.body.paths).sort()).toEqual([
+      "/bundles/latest.json",
       "/v1/agents",
+      "/v1/agents/self/deregister",
       "/v1/agents/{id}",
       "/v1/api-keys",
       "/v1/api-keys/{id}",
