@@ -4,6 +4,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sql } from "kysely";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../src/app.ts";
@@ -63,5 +64,23 @@ describe("/readyz reflects the real dependencies", () => {
     expect(down.status).toBe(503);
     expect(down.body.checks.postgres.ok).toBe(false);
     expect(down.body.checks.nats.ok).toBe(true);
+  });
+
+  it("recovers when Postgres comes back, even after it died under queries in flight", async () => {
+    pg = await startPostgres({ dir: join(dir, "pg"), ephemeral: true, port: pg.port });
+    await expect.poll(async () => (await readyz()).status, { timeout: 15_000, interval: 250 }).toBe(200);
+
+    const inFlight = [1, 2, 3].map(() => sql`select pg_sleep(5)`.execute(db.db).then(() => "finished", () => "failed"));
+    await new Promise((r) => setTimeout(r, 300));
+    await pg.stop();
+    expect(await Promise.all(inFlight)).toEqual(["failed", "failed", "failed"]);
+    pg = await startPostgres({ dir: join(dir, "pg"), ephemeral: true, port: pg.port });
+    // A pooled connection that died may fail its next query once, but none may hang
+    // or stay poisoned: soon every connection of the pool answers again.
+    const round = () =>
+      Promise.all([1, 2, 3, 4].map(() => Promise.race([sql<{ one: number }>`select 1 as one`.execute(db.db).then((r) => r.rows[0]?.one, () => "error"), new Promise((r) => setTimeout(() => r("hung"), 3000))])));
+    await expect.poll(round, { timeout: 15_000, interval: 200 }).toEqual([1, 1, 1, 1]);
+    expect(await round()).toEqual([1, 1, 1, 1]);
+    await expect.poll(async () => (await readyz()).status, { timeout: 5000 }).toBe(200);
   });
 });

@@ -1,7 +1,7 @@
 /** The one way to open the database: Kysely over postgres.js. */
 import { Kysely } from "kysely";
-import { PostgresJSDialect } from "kysely-postgres-js";
 import postgres from "postgres";
+import { PostgresJsPoolDialect } from "./dialect.ts";
 import type { Database } from "./tables/index.ts";
 
 export type Db = Kysely<Database>;
@@ -19,10 +19,7 @@ export function createDb(url: string, { max = 10 }: { max?: number } = {}): DbHa
     onnotice: () => {},
     connect_timeout: 5,
   });
-  const db = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: sql }) });
-  // postgres.js never finishes end() once a reserved connection (how
-  // kysely-postgres-js runs every query) has been released (porsager/postgres#925),
-  // so end with a deadline. Callers stop taking work before closing, so nothing
-  // is in flight by then.
-  return { db, sql, close: () => sql.end({ timeout: 0.5 }) };
+  const db = new Kysely<Database>({ dialect: new PostgresJsPoolDialect(sql) });
+  // Callers stop taking work before closing; the deadline only bounds a stuck query.
+  return { db, sql, close: () => sql.end({ timeout: 5 }) };
 }
