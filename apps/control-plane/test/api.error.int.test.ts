@@ -83,6 +83,7 @@ describe("bad input gets a clear 400 naming the field", () => {
       "/v1/captures/{id}/records",
       "/v1/captures/{id}/stats",
       "/v1/captures/{id}/stop",
+      "/v1/captures/{id}/stream",
       "/v1/enroll",
       "/v1/enrollment-tokens",
       "/v1/enrollment-tokens/{id}",

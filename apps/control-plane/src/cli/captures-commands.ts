@@ -113,6 +113,41 @@ export function registerCaptureCommands(program: Command, loginOptions: (cmd: Co
       } while (cursor);
     });
 
+  loginOptions(captures.command("tail").argument("<id>"))
+    .description("follow the capture's records live (Server-Sent Events), reconnecting where it left off")
+    .option("--filter <k=v>", "query filter, repeatable", (v: string, prev: string[] = []) => [...prev, v])
+    .option("--since <iso>", "also replay stored records from this time")
+    .action(async (id: string, o: LoginFlags & { filter?: string[]; since?: string }) => {
+      const login = resolveLogin(o);
+      const q = new URLSearchParams((o.filter ?? []).map((f) => f.split(/=(.*)/s).slice(0, 2) as [string, string]));
+      if (o.since) q.set("since", o.since);
+      let lastId: string | undefined;
+      for (;;) {
+        try {
+          const res = await fetch(new URL(`/v1/captures/${encodeURIComponent(id)}/stream?${q}`, login.url), {
+            headers: { authorization: `Bearer ${login.apiKey}`, accept: "text/event-stream", ...(lastId ? { "last-event-id": lastId } : {}) },
+          });
+          if (!res.ok || !res.body) throw new Error(`${res.status}: ${await res.text()}`);
+          let buffer = "";
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            buffer += Buffer.from(chunk).toString("utf8");
+            let end: number;
+            while ((end = buffer.indexOf("\n\n")) >= 0) {
+              const block = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              const data = /^data: (.*)$/m.exec(block)?.[1];
+              lastId = /^id: (.*)$/m.exec(block)?.[1] ?? lastId;
+              if (data) console.log(o.json ? data : recordLine(JSON.parse(data) as StoredRecordView) + "\n");
+            }
+          }
+        } catch (err) {
+          if (err instanceof Error && /^4\d\d:/.test(err.message)) throw err;
+          process.stderr.write(`hdrcap: stream interrupted (${err instanceof Error ? err.message : String(err)}); reconnecting…\n`);
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    });
+
   const agents = program.command("agents").description("agents of the tenant");
   loginOptions(agents.command("list"))
     .option("--status <status>", "online or offline")

@@ -46,7 +46,7 @@ function decodeRecordCursor(cursor: string | undefined): RecordCursor | undefine
   return { ts, id };
 }
 
-async function assertCapture(db: Db, auth: AuthContext, captureId: string): Promise<void> {
+export async function assertCapture(db: Db, auth: AuthContext, captureId: string): Promise<void> {
   requireScope(auth.key.scopes, "captures:read");
   const capture = await db.selectFrom("captures").select("id").where("tenant_id", "=", auth.tenant.id).where("id", "=", captureId).executeTakeFirst();
   if (!capture) throw new ApiError("NOT_FOUND", `no capture ${captureId}`);
@@ -164,4 +164,48 @@ export async function captureRecordStats(db: Db, auth: AuthContext, captureId: s
       ? { name: filter.header.toLowerCase(), distinctValues: Number(header?.[0]?.distinct_values ?? 0), top: (header ?? []).map((h) => ({ value: h.value, count: Number(h.n) })) }
       : null,
   };
+}
+
+/**
+ * Live tail: yields matching records as they are stored, in id order per poll.
+ * Ingest transactions commit out of id order (several batches in flight), so each
+ * poll looks back over a window of ids below the highest one seen and skips the
+ * ids it already sent; a record committed late within that window is still sent.
+ */
+export async function* tailCaptureRecords(
+  db: Db,
+  auth: AuthContext,
+  captureId: string,
+  filter: RecordsFilter,
+  options: { afterId?: string; fromNow?: boolean; pollMs?: number; lookbackIds?: number; signal?: AbortSignal },
+): AsyncGenerator<StoredRecordView[]> {
+  await assertCapture(db, auth, captureId);
+  const lookback = BigInt(options.lookbackIds ?? 100_000);
+  let start: bigint;
+  if (options.afterId !== undefined) start = BigInt(options.afterId);
+  else if (options.fromNow ?? true) {
+    const row = await sql<{ max: string | null }>`select max(id)::text as max from records where capture_id = ${captureId} and tenant_id = ${auth.tenant.id}`.execute(db);
+    start = BigInt(row.rows[0]?.max ?? "0");
+  } else start = 0n;
+  let highest = start;
+  const sent = new Set<string>();
+  while (!options.signal?.aborted) {
+    const floor = highest - lookback > start ? highest - lookback : start;
+    const rows = (await applyFilter(db.selectFrom("records") as unknown as RecordsQueryBuilder, auth.tenant.id, captureId, { ...filter, order: "asc" })
+      .selectAll()
+      .select(sql<string>`host(src_ip)`.as("src_ip"))
+      .select(sql<string>`host(dst_ip)`.as("dst_ip"))
+      .where("id", ">", floor.toString())
+      .orderBy("id")
+      .limit(1000)
+      .execute()) as RecordRow[];
+    const fresh = rows.filter((r) => !sent.has(r.id));
+    for (const r of fresh) {
+      sent.add(r.id);
+      if (BigInt(r.id) > highest) highest = BigInt(r.id);
+    }
+    for (const id of sent) if (BigInt(id) <= floor) sent.delete(id);
+    if (fresh.length) yield fresh.map(storedRecordView);
+    if (rows.length < 1000) await new Promise((r) => setTimeout(r, options.pollMs ?? 500));
+  }
 }

@@ -1,7 +1,8 @@
 import { parseHeaderFilters, validationError } from "@hdrcap/api";
-import { stream } from "hono/streaming";
+import { stream, streamSSE } from "hono/streaming";
 import { createRouter } from "../openapi.ts";
-import { CSV_COLUMNS, csvLine, exportCaptureRecords } from "../../services/records.ts";
+import { ApiError } from "@hdrcap/api";
+import { assertCapture, CSV_COLUMNS, csvLine, exportCaptureRecords, tailCaptureRecords } from "../../services/records.ts";
 import * as routes from "./captures.routes.ts";
 
 export const capturesRouter = createRouter()
@@ -35,4 +36,33 @@ export const capturesRouter = createRouter()
     const { filters, issues } = parseHeaderFilters(c.req.queries());
     if (issues.length) throw validationError(issues);
     return c.json(await c.get("services").captures.stats(c.get("auth"), c.req.valid("param").id, { ...c.req.valid("query"), headers: filters }), 200);
+  })
+  .openapi(routes.streamRecords, async (c) => {
+    const { filters, issues } = parseHeaderFilters(c.req.queries());
+    if (issues.length) throw validationError(issues);
+    const lastEventId = c.req.header("last-event-id");
+    if (lastEventId !== undefined && !/^\d{1,19}$/.test(lastEventId)) {
+      throw new ApiError("BAD_REQUEST", "invalid header Last-Event-ID: must be a record id sent by this stream", [{ path: "header.Last-Event-ID", message: "must be a record id" }]);
+    }
+    const query = c.req.valid("query");
+    const abort = new AbortController();
+    const tail = tailCaptureRecords(c.get("deps").db, c.get("auth"), c.req.valid("param").id, { ...query, headers: filters }, {
+      afterId: lastEventId,
+      fromNow: query.since === undefined,
+      signal: abort.signal,
+    });
+    // Access is checked (404, 403) before the stream starts.
+    await assertCapture(c.get("deps").db, c.get("auth"), c.req.valid("param").id);
+    return streamSSE(c, async (sse) => {
+      sse.onAbort(() => abort.abort());
+      const keepAlive = setInterval(() => void sse.write(": keep-alive\n\n"), 15_000);
+      try {
+        for (let batch = await tail.next(); !batch.done && !sse.aborted; batch = await tail.next()) {
+          for (const r of batch.value) await sse.writeSSE({ id: r.id, event: "record", data: JSON.stringify(r) });
+        }
+      } finally {
+        clearInterval(keepAlive);
+        abort.abort();
+      }
+    }) as never;
   });

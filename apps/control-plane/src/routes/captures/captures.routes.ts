@@ -94,3 +94,17 @@ export const deleteCapture = createRoute({
   request: { params: captureIdParam },
   responses: { 200: jsonContent(z.object({ id: z.string(), deletedRecords: z.number() }).openapi("DeletedCapture"), "Deleted"), ...errorResponses },
 });
+
+export const streamRecords = createRoute({
+  method: "get",
+  path: "/v1/captures/{id}/stream",
+  tags,
+  summary: "Live tail (Server-Sent Events) of the capture's records, with the same filters as /records",
+  description:
+    "Each event is one record: `id` is the record id, `event: record`, `data` the record as JSON. Reconnect with " +
+    "`Last-Event-ID` to resume after the last record received; without it the tail starts with records stored from now on " +
+    "(`since` also replays stored records from that time).",
+  security: bearerSecurity,
+  request: { params: captureIdParam, query: recordsQuerySchema.omit({ limit: true, cursor: true, order: true, format: true }) },
+  responses: { 200: { description: "text/event-stream of records", content: { "text/event-stream": { schema: z.string() } } }, ...errorResponses },
+});
