@@ -140,7 +140,8 @@ export async function runCaptureBench(argv: string[]): Promise<void> {
   console.log(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (o.writeDocs) {
     const file = path.join(repoRoot, "docs/benchmarks.md");
-    writeFileSync(file, renderDocs(tables, results, o, nginx.version, readPreserved(file)));
+    // Only the capture part is regenerated; sections after it (ingest, fleet, install) are kept.
+    writeFileSync(file, renderDocs(tables, results, o, nginx.version, readPreserved(file)).trimEnd() + "\n" + readFollowingSections(file));
     console.log(`wrote ${path.relative(process.cwd(), file)}`);
   }
 }
@@ -394,6 +395,14 @@ function readPreserved(file: string): string {
   const a = text.indexOf(PRESERVE_START);
   const b = text.indexOf(PRESERVE_END);
   return a >= 0 && b > a ? text.slice(a + PRESERVE_START.length, b).trim() : "";
+}
+
+/** Everything after the capture section's analysis (other benchmarks' sections). */
+function readFollowingSections(file: string): string {
+  if (!existsSync(file)) return "";
+  const text = readFileSync(file, "utf8");
+  const b = text.indexOf(PRESERVE_END);
+  return b >= 0 ? text.slice(b + PRESERVE_END.length).replace(/^\n/, "") : "";
 }
 
 function targetVerdicts(results: RoundResult[]): string[] {

@@ -7,12 +7,16 @@
  *   npm run bench -- capture --no-docs      do not rewrite docs/benchmarks.md
  */
 import { runCaptureBench } from "./capture.ts";
+import { runIngestBench } from "./ingest.ts";
+import { runFleetBench } from "./fleet.ts";
 
 const BENCHMARKS: Record<string, { describe: string; run: (argv: string[]) => Promise<void> }> = {
   capture: {
     describe: "HTTP header capture on a loaded nginx: off / hdrcap / access_log / tcpdump+tshark",
     run: runCaptureBench,
   },
+  fleet: { describe: "time from POST /v1/captures to every one of N simulated agents running (--agents N, default 100)", run: runFleetBench },
+  ingest: { describe: "agents → JetStream → ingester → Postgres: records/s and lag vs COPY into the same Postgres", run: runIngestBench },
 };
 
 async function main(argv: string[]): Promise<void> {

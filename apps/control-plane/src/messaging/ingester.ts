@@ -7,10 +7,9 @@
  * capture, oversize) are logged, counted and terminated, never redelivered forever.
  */
 import { NATS_SUBJECTS, parseAgentSubject, RECORDS_CONSUMER, RECORDS_STREAM, recordBatchSchema, type HttpRecord } from "@hdrcap/api";
-import { insertRecordRows, type Db, type NewRecordRow } from "@hdrcap/db";
+import { storeRecordBatch, type Db, type NewRecordRow } from "@hdrcap/db";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { sql } from "kysely";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics.ts";
 
@@ -84,12 +83,15 @@ export function recordRow(r: HttpRecord, ids: { tenantId: string; captureId: str
 
 export type IngestOutcome = "stored" | "duplicate" | "rejected" | "retry";
 
-/** Handle one message: returns what happened (and acks/naks/terms it accordingly). */
-export async function ingestMessage(db: Db, msg: JsMsg, logger: Logger): Promise<IngestOutcome> {
-  const reject = (reason: string): IngestOutcome => {
+/** Postgres errors that no retry can fix (bad data, violated constraint): the batch is poison. */
+const isDataError = (err: unknown) => /^2[23]/.test(String((err as { code?: unknown }).code ?? ""));
+
+/** Handle one message: returns what happened and how many records it carried (and acks/naks/terms it accordingly). */
+export async function ingestMessage(db: Db, msg: JsMsg, logger: Logger): Promise<{ outcome: IngestOutcome; records: number }> {
+  const reject = (reason: string) => {
     logger.warn({ subject: msg.subject, seq: msg.seq, reason }, "rejected record batch");
     msg.term(); // no reason string: nats-server 2.9 ignores "+TERM <reason>"
-    return "rejected";
+    return { outcome: "rejected" as const, records: 0 };
   };
   const ids = parseAgentSubject(msg.subject);
   if (!ids || ids.verb !== "records") return reject("not a records subject");
@@ -103,44 +105,24 @@ export async function ingestMessage(db: Db, msg: JsMsg, logger: Logger): Promise
   const batch = recordBatchSchema.safeParse(body);
   if (!batch.success) return reject(`invalid batch: ${batch.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   const { batchId, captureId, records } = batch.data;
+  const target = { tenantId: ids.tenantId, captureId, agentId: ids.agentId };
 
+  let outcome: "stored" | "duplicate" | "unknown-capture";
   try {
-    const outcome = await db.transaction().execute(async (tx) => {
-      const assignment = await tx
-        .selectFrom("capture_agents")
-        .select("capture_id")
-        .where("capture_id", "=", captureId)
-        .where("agent_id", "=", ids.agentId)
-        .where("tenant_id", "=", ids.tenantId)
-        .executeTakeFirst();
-      if (!assignment) return "unknown-capture" as const;
-      const fresh = await tx
-        .insertInto("ingested_batches")
-        .values({ batch_id: batchId, capture_id: captureId, agent_id: ids.agentId, records: records.length })
-        .onConflict((oc) => oc.column("batch_id").doNothing())
-        .returning("batch_id")
-        .executeTakeFirst();
-      if (!fresh) return "duplicate" as const;
-      await insertRecordRows(tx, records.map((r) => recordRow(r, { tenantId: ids.tenantId, captureId, agentId: ids.agentId })));
-      await tx
-        .updateTable("capture_agents")
-        .set({ stored: sql<string>`stored + ${records.length}` })
-        .where("capture_id", "=", captureId)
-        .where("agent_id", "=", ids.agentId)
-        .execute();
-      return "stored" as const;
-    });
-    if (outcome === "unknown-capture") return reject(`capture ${captureId} is not assigned to agent ${ids.agentId} of tenant ${ids.tenantId}`);
-    msg.ack();
-    return outcome;
+    outcome = await storeRecordBatch(db, { batchId, ...target, rows: records.map((r) => recordRow(r, target)) });
   } catch (err) {
+    if (isDataError(err)) return reject(`Postgres refused the batch: ${(err as Error).message}`);
     logger.warn({ err, batchId }, "could not store record batch; will retry");
     msg.nak(1000);
-    return "retry";
+    return { outcome: "retry", records: 0 };
   }
+  if (outcome === "unknown-capture") return reject(`capture ${captureId} is not assigned to agent ${ids.agentId} of tenant ${ids.tenantId}`);
+  msg.ack();
+  return { outcome, records: outcome === "stored" ? records.length : 0 };
 }
 
-export async function startIngester(nc: NatsConnection, db: Db, logger: Logger, metrics: Metrics, { concurrency = 4 } = {}): Promise<() => Promise<void>> {
+/** Consume record batches, `concurrency` at a time, until the returned stop function is called. */
+export async function startIngester(nc: NatsConnection, db: Db, logger: Logger, metrics: Metrics, { concurrency = 8 } = {}): Promise<() => Promise<void>> {
   await ensureRecordsStream(nc);
   const js = jetstream(nc);
   const consumer = await js.consumers.get(RECORDS_STREAM, RECORDS_CONSUMER);
@@ -151,14 +133,15 @@ export async function startIngester(nc: NatsConnection, db: Db, logger: Logger, 
   const loop = (async () => {
     while (!stopping) {
       try {
-        messages = await consumer.consume({ max_messages: concurrency * 8 });
+        messages = await consumer.consume({ max_messages: concurrency * 4 });
         for await (const msg of messages) {
           while (inFlight.size >= concurrency) await Promise.race(inFlight);
-          const p = ingestMessage(db, msg, logger).then((outcome) => {
-            metrics.ingestBatches.inc({ result: outcome });
-            if (outcome === "stored") metrics.ingestRecords.inc(safeCount(msg));
-          });
-          const tracked = p.finally(() => inFlight.delete(tracked));
+          const tracked: Promise<void> = ingestMessage(db, msg, logger)
+            .then(({ outcome, records }) => {
+              metrics.ingestBatches.inc({ result: outcome });
+              if (records) metrics.ingestRecords.inc(records);
+            })
+            .finally(() => inFlight.delete(tracked));
           inFlight.add(tracked);
           if (stopping) break;
         }
@@ -176,12 +159,4 @@ export async function startIngester(nc: NatsConnection, db: Db, logger: Logger, 
     await loop;
     await Promise.allSettled([...inFlight]);
   };
-}
-
-function safeCount(msg: JsMsg): number {
-  try {
-    return (msg.json() as { records: unknown[] }).records.length;
-  } catch {
-    return 0;
-  }
 }
