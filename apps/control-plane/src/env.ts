@@ -14,6 +14,9 @@ export const envSchema = z.object({
   /** Default per-key rate limit (token bucket); keys can carry their own. */
   HDRCAP_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1).default(100),
   HDRCAP_RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(200),
+  /** Serve HTTPS with this PEM certificate (chain) and key; both or neither. */
+  HDRCAP_TLS_CERT: z.string().optional(),
+  HDRCAP_TLS_KEY: z.string().optional(),
   HOST: z.string().default("127.0.0.1"),
   PORT: z.coerce.number().int().min(0).max(65535).default(7070),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -30,8 +33,13 @@ export const envSchema = z.object({
 });
 export type Env = z.infer<typeof envSchema>;
 
+const tlsPairSchema = envSchema.refine((e) => Boolean(e.HDRCAP_TLS_CERT) === Boolean(e.HDRCAP_TLS_KEY), {
+  message: "set both HDRCAP_TLS_CERT and HDRCAP_TLS_KEY (PEM file paths), or neither",
+  path: ["HDRCAP_TLS_CERT"],
+});
+
 export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
-  const parsed = envSchema.safeParse(source);
+  const parsed = tlsPairSchema.safeParse(source);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
     throw new Error(`invalid environment:\n${lines.join("\n")}`);

@@ -6,6 +6,8 @@
  */
 import { createDb, type DbHandle } from "@hdrcap/db";
 import { serve, type ServerType } from "@hono/node-server";
+import { readFileSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createApp } from "./app.ts";
 import type { Env } from "./env.ts";
@@ -46,12 +48,16 @@ export async function startServer(env: Env, logger: Logger): Promise<RunningServ
     defaultRateLimit: { perSecond: env.HDRCAP_RATE_LIMIT_PER_SECOND, burst: env.HDRCAP_RATE_LIMIT_BURST },
   });
   if (roles.has("api")) stops.push(startAgentResponders(nats, db.db, logger.child({ role: "api" }), metrics));
+  const tls = env.HDRCAP_TLS_CERT && env.HDRCAP_TLS_KEY ? { cert: readFileSync(env.HDRCAP_TLS_CERT), key: readFileSync(env.HDRCAP_TLS_KEY) } : undefined;
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, () => resolve(s));
+    const s = serve(
+      { fetch: app.fetch, hostname: env.HOST, port: env.PORT, ...(tls ? { createServer: createHttpsServer as never, serverOptions: tls } : {}) },
+      () => resolve(s),
+    );
   });
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : env.PORT;
-  const url = `http://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${port}`;
+  const url = `${tls ? "https" : "http"}://${env.HOST.includes(":") ? `[${env.HOST}]` : env.HOST}:${port}`;
   logger.info({ url, roles: [...roles] }, "control plane listening");
   return {
     url,
