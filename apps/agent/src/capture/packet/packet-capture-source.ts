@@ -6,6 +6,7 @@
  * buffer on a short timer (the kernel submits without wakeups) and hands
  * decoded PacketRecords to onPackets in batches.
  */
+import { readNamedCounters, ringBufferBytes } from "../kernel-counters.ts";
 import { tcCaptureObjectPath } from "@hdrcap/bpf/paths";
 import {
   BpfObject,
@@ -19,7 +20,6 @@ import {
   inNetworkNamespace,
   interfaceIndex,
   setLibbpfLogger,
-  sumPerCpuArray,
 } from "../../libbpf/libbpf.ts";
 import { assertCaptureReady } from "../system-check.ts";
 import {
@@ -85,19 +85,7 @@ const DRAIN_BUFFER_BYTES = 4 * 1024 * 1024;
 const PROGRAMS: Record<TcDirection, string> = { ingress: "hc_tc_ingress", egress: "hc_tc_egress" };
 const OWNER_PROGRAMS = ["hc_owner_connect", "hc_owner_accept4", "hc_owner_accept", "hc_owner_forget"];
 
-/** HDRCAP_PKT_CNT_SAMPLED_OUT -> sampledOut */
-function counterKey(enumName: string): string {
-  return enumName
-    .replace(/^HDRCAP_PKT_CNT_/, "")
-    .toLowerCase()
-    .replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-}
 
-function roundUpPow2(n: number): number {
-  let p = 4096;
-  while (p < n) p *= 2;
-  return p;
-}
 
 function netnsPath(netns: string): string {
   return netns.includes("/") ? netns : `/run/netns/${netns}`;
@@ -155,7 +143,7 @@ export class PacketCaptureSource {
     const obj = BpfObject.open(tcCaptureObjectPath);
     let source: PacketCaptureSource | undefined;
     try {
-      obj.setMapMaxEntries("pkt_events", roundUpPow2(options.ringBufferBytes ?? 8 * 1024 * 1024));
+      obj.setMapMaxEntries("pkt_events", ringBufferBytes(options.ringBufferBytes ?? 8 * 1024 * 1024));
       if (!options.joinProcesses) for (const p of OWNER_PROGRAMS) obj.setAutoload(p, false);
       obj.load();
       source = new PacketCaptureSource(obj, options, filter, ifindex, directions);
@@ -228,11 +216,7 @@ export class PacketCaptureSource {
 
   counters(): PacketCaptureCounters {
     this.assertOpen();
-    const values = sumPerCpuArray(this.countersMap, HDRCAP_PKT_CNT__COUNT);
-    const out: Record<string, bigint> = {};
-    for (const [name, index] of Object.entries(hdrcapPktCounter)) {
-      if (index < HDRCAP_PKT_CNT__COUNT) out[counterKey(name)] = values[index] ?? 0n;
-    }
+    const out = readNamedCounters(this.countersMap, hdrcapPktCounter, HDRCAP_PKT_CNT__COUNT, "HDRCAP_PKT_CNT_");
     return {
       ...(out as unknown as Omit<PacketCaptureCounters, "recordsDrained" | "recordsMalformed">),
       recordsDrained: this.recordsDrained,

@@ -6,6 +6,7 @@
  * onChunks in batches.
  */
 import { httpSockObjectPath } from "@hdrcap/bpf/paths";
+import { readNamedCounters, ringBufferBytes } from "../kernel-counters.ts";
 import type { CapturedChunk } from "../chunk.ts";
 import {
   BpfObject,
@@ -16,7 +17,6 @@ import {
   bootToWallOffsetNs,
   numPossibleCpus,
   setLibbpfLogger,
-  sumPerCpuArray,
 } from "../../libbpf/libbpf.ts";
 import { HDRCAP_CNT__COUNT, hdrcapCounter } from "../record-layout.generated.ts";
 import { assertCaptureReady } from "../system-check.ts";
@@ -75,19 +75,7 @@ const DEFAULT_DRAIN_INTERVAL_MS = 10;
 /** Drain calls per tick: 256 MiB at most, so a tick cannot monopolise the event loop. */
 const MAX_DRAINS_PER_TICK = 256;
 
-/** HDRCAP_CNT_SYSCALLS_SEEN -> syscallsSeen */
-function counterKey(enumName: string): string {
-  return enumName
-    .replace(/^HDRCAP_CNT_/, "")
-    .toLowerCase()
-    .replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-}
 
-function roundUpPow2(n: number): number {
-  let p = 4096;
-  while (p < n) p *= 2;
-  return p;
-}
 
 export class SocketCaptureSource {
   private readonly obj: BpfObject;
@@ -138,7 +126,7 @@ export class SocketCaptureSource {
     let source: SocketCaptureSource | undefined;
     try {
       obj.setMapMaxEntries("scratch_buf", numPossibleCpus());
-      const ringBytes = roundUpPow2(options.ringBufferBytes ?? DEFAULT_RING_BUFFER_BYTES);
+      const ringBytes = ringBufferBytes(options.ringBufferBytes ?? DEFAULT_RING_BUFFER_BYTES);
       obj.setMapMaxEntries("events", ringBytes);
       obj.load();
       source = new SocketCaptureSource(obj, options, filter);
@@ -221,11 +209,7 @@ export class SocketCaptureSource {
 
   counters(): SocketCaptureCounters {
     this.assertOpen();
-    const values = sumPerCpuArray(this.countersMap, HDRCAP_CNT__COUNT);
-    const out: Record<string, bigint> = {};
-    for (const [name, index] of Object.entries(hdrcapCounter)) {
-      if (index < HDRCAP_CNT__COUNT) out[counterKey(name)] = values[index] ?? 0n;
-    }
+    const out = readNamedCounters(this.countersMap, hdrcapCounter, HDRCAP_CNT__COUNT, "HDRCAP_CNT_");
     return {
       ...(out as unknown as Omit<SocketCaptureCounters, "recordsDrained" | "recordsMalformed">),
       recordsDrained: this.recordsDrained,
