@@ -39,6 +39,8 @@ program
   .command("capture")
   .description("capture HTTP/1.x header blocks on this host and print one record per message until Ctrl-C")
   .option("--http", "capture HTTP/1.x (the default and, for now, only protocol)", true)
+  .addOption(new Option("--source <source>", "socket: syscalls of every process (default); packet: TC on --interface").choices(["socket", "packet"]).default("socket"))
+  .option("--interface <ifname>", "interface for --source packet")
   .option("--port <ports>", "local or remote port (repeatable, comma-separated)", intList("port"))
   .option("--pid <pids>", "process ids (repeatable, comma-separated)", intList("pid"))
   .option("--comm <prefix>", "process name prefix")
@@ -53,6 +55,8 @@ program
   .addOption(new Option("--format <format>", "output format").choices(["ndjson", "text"]).default("ndjson"))
   .action(
     (opts: {
+      source: "socket" | "packet";
+      interface?: string;
       port?: number[];
       pid?: number[];
       comm?: string;
@@ -74,7 +78,9 @@ program
         printSummary(capture.counters(), reason);
         process.exit(0);
       };
+      if (opts.source === "packet" && !opts.interface) throw new Error("--source packet needs --interface <ifname>");
       capture = HttpCapture.start({
+        source: opts.source === "packet" ? { kind: "packet", ifname: opts.interface! } : { kind: "socket" },
         filter: {
           ports: opts.port,
           tgids: opts.pid,

@@ -306,6 +306,16 @@ describe("agents over NATS (control plane side)", () => {
       .toMatchObject({ agentId: agent.id, status: "unreachable", message: expect.stringMatching(/no responders/) });
   });
 
+  it("requires an interface for packet-level captures and hands the source to agents", async () => {
+    const missing = await api("POST", "/v1/captures", { name: "pkt", source: { kind: "packet" } });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error.issues.map((i: { path: string }) => i.path)).toEqual(["body.source.interface"]);
+    const ok = await api("POST", "/v1/captures", { name: "pkt", source: { kind: "packet", interface: "eth0" }, agents: { labels: { none: "x" } } });
+    expect(ok.status).toBe(201);
+    expect(ok.body.source).toEqual({ kind: "packet", interface: "eth0" });
+    expect((await api("POST", "/v1/captures", { name: "dflt", agents: { labels: { none: "x" } } })).body.source).toEqual({ kind: "socket" });
+  });
+
   it("validates capture requests field by field", async () => {
     const res = await api("POST", "/v1/captures", { name: "", agents: { ids: ["nope"] }, filter: { ports: [0, 70000], role: "both" }, limits: { durationSeconds: -1 }, protocol: "smtp" });
     expect(res.status).toBe(400);

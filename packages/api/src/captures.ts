@@ -55,11 +55,28 @@ export const captureLimitsSchema = z
 
 export const PROTOCOLS = ["http"] as const;
 
+export const captureSourceSchema = z
+  .object({
+    kind: z.enum(["socket", "packet"]).default("socket").openapi({
+      description: "socket: syscall tracepoints, every process, with process identity (default); packet: TC on one interface (e.g. traffic of a container's veth)",
+    }),
+    interface: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:@-]{1,15}$/, "must be a network interface name")
+      .optional()
+      .openapi({ description: "Required for kind packet" }),
+  })
+  .strict()
+  .refine((s) => s.kind !== "packet" || s.interface !== undefined, { message: "required when kind is packet", path: ["interface"] })
+  .openapi("CaptureSource");
+export type CaptureSource = z.infer<typeof captureSourceSchema>;
+
 export const createCaptureInputSchema = z
   .object({
     name: z.string().trim().min(1).max(200),
     agents: agentSelectorSchema.default({}),
     protocol: z.enum(PROTOCOLS).default("http").openapi({ description: "Only http for now; tcp, udp, dns, http2 will follow" }),
+    source: captureSourceSchema.default({ kind: "socket" }),
     filter: captureFilterSchema.default({ role: "any" }),
     headers: headerPolicySchema.default({ redactMode: "mask", allowSensitive: false }),
     limits: captureLimitsSchema.default({ captureBytes: 4096 }),
@@ -109,6 +126,7 @@ export const captureSchema = z
     status: z.enum(CAPTURE_STATUSES),
     statusReason: z.string().nullable(),
     agents: agentSelectorSchema,
+    source: captureSourceSchema,
     filter: captureFilterSchema,
     headers: headerPolicySchema,
     limits: captureLimitsSchema,
@@ -125,6 +143,8 @@ export type CaptureView = z.infer<typeof captureSchema>;
 export const captureSpecSchema = z.object({
   captureId: z.string(),
   protocol: z.enum(PROTOCOLS),
+  /** Older control planes send no source: socket. */
+  source: captureSourceSchema.default({ kind: "socket" }),
   filter: captureFilterSchema,
   headers: headerPolicySchema,
   limits: captureLimitsSchema,

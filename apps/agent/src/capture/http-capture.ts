@@ -1,6 +1,6 @@
 /**
- * One HTTP capture session on this host: the socket-level kernel source feeding
- * the HTTP/1.x decoder, header policy applied, records handed out in batches.
+ * One HTTP capture session on this host: a kernel source (socket-level syscall
+ * tracepoints by default, or TC packets on one interface) feeding the HTTP/1.x decoder, header policy applied, records handed out in batches.
  * Owns the budgets (max records, duration) and the completeness counters that a
  * job reports: seen in kernel, emitted, lost, truncated, malformed, delivered.
  */
@@ -9,12 +9,17 @@ import type { CapturedChunk } from "./chunk.ts";
 import { createHeaderPolicy, type HeaderPolicyOptions } from "./http/header-policy.ts";
 import { HttpDecoder } from "./http/http-decoder.ts";
 import type { HttpDecoderCounters } from "./http/counters.ts";
+import { PacketChunkSource } from "./packet/packet-chunk-source.ts";
 import { SocketCaptureSource, type SocketCaptureCounters, type SocketCaptureFilter } from "./socket/socket-capture-source.ts";
 
 export type StopReason = "requested" | "max-records" | "duration" | "error";
 
+/** Where the bytes come from: socket syscalls (every process, default) or packets on one interface. */
+export type HttpCaptureSource = { kind: "socket" } | { kind: "packet"; ifname: string; netns?: string; direction?: "ingress" | "egress" | "both" };
+
 export interface HttpCaptureOptions {
   filter: SocketCaptureFilter;
+  source?: HttpCaptureSource;
   policy?: HeaderPolicyOptions;
   /** Receives completed records in batches (at most one batch per drain tick). */
   onRecords: (records: HttpRecord[]) => void;
@@ -38,7 +43,7 @@ export interface HttpCaptureCounters {
 
 export class HttpCapture {
   private readonly decoder: HttpDecoder;
-  private readonly source: SocketCaptureSource;
+  private readonly source: SocketCaptureSource | PacketChunkSource;
   private readonly options: HttpCaptureOptions;
   private recordsDelivered = 0;
   private recordsOverBudget = 0;
@@ -49,15 +54,19 @@ export class HttpCapture {
   private constructor(options: HttpCaptureOptions) {
     this.options = options;
     this.decoder = new HttpDecoder({ policy: createHeaderPolicy(options.policy ?? { redactMode: "mask" }) });
-    this.source = SocketCaptureSource.open({
-      ...options.filter,
-      drainIntervalMs: options.drainIntervalMs,
-      onChunks: (chunks) => this.onChunks(chunks),
-      // Decoder state of an ended connection goes at once, not after the idle timeout.
-      onConnectionsClosed: (connIds) => {
-        for (const connId of connIds) this.decoder.closeConnection(connId);
-      },
-    });
+    const source = options.source ?? { kind: "socket" };
+    this.source =
+      source.kind === "packet"
+        ? new PacketChunkSource({
+            ifname: source.ifname,
+            netns: source.netns,
+            direction: source.direction,
+            ports: options.filter.ports,
+            payloadBytes: options.filter.captureBytes ?? 4096,
+            drainIntervalMs: options.drainIntervalMs,
+            onChunks: (chunks) => this.onChunks(chunks),
+          })
+        : this.openSocketSource(options);
     const idleNs = BigInt(options.idleConnectionSeconds ?? 300) * 1_000_000_000n;
     const sweep = setInterval(() => this.decoder.expireIdle(BigInt(Date.now()) * 1_000_000n - idleNs), 10_000);
     sweep.unref();
@@ -67,6 +76,18 @@ export class HttpCapture {
       t.unref();
       this.timers.push(t);
     }
+  }
+
+  private openSocketSource(options: HttpCaptureOptions): SocketCaptureSource {
+    return SocketCaptureSource.open({
+      ...options.filter,
+      drainIntervalMs: options.drainIntervalMs,
+      onChunks: (chunks) => this.onChunks(chunks),
+      // Decoder state of an ended connection goes at once, not after the idle timeout.
+      onConnectionsClosed: (connIds) => {
+        for (const connId of connIds) this.decoder.closeConnection(connId);
+      },
+    });
   }
 
   static start(options: HttpCaptureOptions): HttpCapture {

@@ -1,13 +1,14 @@
 /**
  * The CaptureFactory backed by the kernel: a CaptureSpec from the desired state
- * becomes an HttpCapture (eBPF socket source + HTTP decoder + header policy).
+ * becomes an HttpCapture (eBPF socket or packet source + HTTP decoder + header policy).
  */
 import type { CaptureSpec } from "@hdrcap/api/captures";
 import { HttpCapture, type HttpCaptureCounters, type HttpCaptureOptions } from "../capture/http-capture.ts";
 import type { CaptureEngineCounters, CaptureFactory } from "./capture-factory.ts";
 
-export function httpCaptureOptionsFromSpec(spec: CaptureSpec): Pick<HttpCaptureOptions, "filter" | "policy"> {
+export function httpCaptureOptionsFromSpec(spec: CaptureSpec): Pick<HttpCaptureOptions, "filter" | "policy" | "source"> {
   return {
+    source: spec.source.kind === "packet" && spec.source.interface ? { kind: "packet", ifname: spec.source.interface } : { kind: "socket" },
     filter: {
       ports: spec.filter.ports,
       tgids: spec.filter.pids,

@@ -38,6 +38,7 @@ export function captureSpec(captureId: string, overrides: Partial<CaptureSpec> =
   return {
     captureId,
     protocol: "http",
+    source: { kind: "socket" },
     filter: { role: "any", ports: [8080] },
     headers: { redactMode: "mask", allowSensitive: false },
     limits: { captureBytes: 4096 },

@@ -48,6 +48,7 @@ export function captureView(c: CaptureRow, agents: CaptureAgentRow[]): CaptureVi
     status: c.status as CaptureStatus,
     statusReason: c.status_reason,
     agents: c.selector as CaptureView["agents"],
+    source: c.source as CaptureView["source"],
     filter: c.filter as CaptureView["filter"],
     headers: c.headers as CaptureView["headers"],
     limits: c.limits as CaptureView["limits"],
@@ -69,6 +70,7 @@ export function captureSpec(c: CaptureRow): CaptureSpec {
   return {
     captureId: c.id,
     protocol: c.protocol as "http",
+    source: c.source as CaptureSpec["source"],
     filter: c.filter as CaptureSpec["filter"],
     headers: c.headers as CaptureSpec["headers"],
     limits: c.limits as CaptureSpec["limits"],
@@ -128,6 +130,7 @@ export function createCapturesService(db: Db, nudge: NudgeAgent, onNudgeError: (
             name: input.name,
             protocol: input.protocol,
             selector: input.agents,
+            source: input.source,
             filter: input.filter,
             headers: input.headers,
             limits: input.limits,

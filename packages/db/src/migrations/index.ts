@@ -4,10 +4,14 @@ import * as tenantsAndKeys from "./2026-11-25T15-00-00_tenants-and-keys.ts";
 import * as records from "./2026-11-25T15-30-00_records.ts";
 import * as agentsAndCaptures from "./2026-11-25T16-00-00_agents-and-captures.ts";
 import * as apiKeyLimits from "./2026-11-25T17-00-00_api-key-limits.ts";
+import * as captureSource from "./2026-11-25T17-30-00_capture-source.ts";
+import * as publishedApis from "./2026-11-25T18-00-00_published-apis.ts";
 
 export const migrations: Record<string, Migration> = {
   "2026-11-25T15-00-00_tenants-and-keys": tenantsAndKeys,
   "2026-11-25T15-30-00_records": records,
   "2026-11-25T16-00-00_agents-and-captures": agentsAndCaptures,
   "2026-11-25T17-00-00_api-key-limits": apiKeyLimits,
+  "2026-11-25T17-30-00_capture-source": captureSource,
+  "2026-11-25T18-00-00_published-apis": publishedApis,
 };

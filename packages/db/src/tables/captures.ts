@@ -6,6 +6,7 @@ export interface CapturesTable {
   name: string;
   protocol: string;
   selector: unknown;
+  source: Generated<unknown>;
   filter: unknown;
   headers: unknown;
   limits: unknown;
