@@ -22,12 +22,13 @@ import { renderMarkdown, renderText, type Table } from "./lib/table.ts";
 import { startPacketCapture, type PacketCapture, type PacketPipelineResult } from "./lib/tcpdump-tshark.ts";
 import { REQUEST_HEADERS, runWrk, type WrkResult } from "./lib/wrk.ts";
 
-const MODES = ["off", "hdrcap", "hdrcap-cli", "access-log", "tcpdump+tshark"] as const;
+const MODES = ["off", "hdrcap", "hdrcap-packet", "hdrcap-cli", "access-log", "tcpdump+tshark"] as const;
 type Mode = (typeof MODES)[number];
 
 const MODE_LABEL: Record<Mode, string> = {
   off: "off (baseline)",
   hdrcap: "hdrcap library (counter)",
+  "hdrcap-packet": "hdrcap library, packet source (TC on lo)",
   "hdrcap-cli": "hdrcap CLI (ndjson > /dev/null)",
   "access-log": "nginx access_log (6 headers)",
   "tcpdump+tshark": "tcpdump -w + tshark",
@@ -90,7 +91,7 @@ export async function runCaptureBench(argv: string[]): Promise<void> {
   for (const tool of ["nginx", "wrk", "tcpdump", "tshark"])
     if (!commandExists(tool)) throw new Error(`${tool} not found: apt-get install -y nginx-light wrk tcpdump tshark`);
   if (o.modes.includes("hdrcap-cli")) assertCliBuilt();
-  if (o.modes.includes("hdrcap")) await buildWorker();
+  if (o.modes.includes("hdrcap") || o.modes.includes("hdrcap-packet")) await buildWorker();
 
   const workDir = mkdtempSync(path.join(os.tmpdir(), "hdrcap-bench-"));
   chmodSync(workDir, 0o755); // nginx's workers run unprivileged and must reach the page
@@ -160,7 +161,9 @@ async function runRound(
   live: { session?: CaptureSession; packets?: PacketCapture; restoreStats?: () => void },
 ): Promise<RoundResult> {
   await sleep(300); // let the previous round's sockets and processes settle
-  if (mode === "hdrcap" || mode === "hdrcap-cli") live.session = await startCapture(mode === "hdrcap" ? "library" : "cli", nginx.plainPort);
+  if (mode === "hdrcap" || mode === "hdrcap-packet" || mode === "hdrcap-cli") {
+    live.session = await startCapture(mode === "hdrcap" ? "library" : mode === "hdrcap-packet" ? "library-packet" : "cli", nginx.plainPort);
+  }
   if (mode === "tcpdump+tshark") live.packets = await startPacketCapture(nginx.plainPort, workDir);
 
   const handledBefore = await nginx.requestsHandled();

@@ -19,7 +19,7 @@ const workerBundle = path.join(repoRoot, "bench/dist/hdrcap-worker.js");
 const agentCli = path.join(repoRoot, "apps/agent/dist/main.js");
 const bpfBuildDir = path.join(repoRoot, "bpf/build");
 
-export type HdrcapMode = "library" | "cli";
+export type HdrcapMode = "library" | "library-packet" | "cli";
 
 export interface CaptureSessionResult {
   requests: number;
@@ -72,11 +72,12 @@ export function assertCliBuilt(): void {
 }
 
 export async function startCapture(mode: HdrcapMode, port: number): Promise<CaptureSession> {
-  return mode === "library" ? startLibrary(port) : startCli(port);
+  if (mode === "cli") return startCli(port);
+  return startLibrary(port, mode === "library-packet" ? "packet" : "socket");
 }
 
-async function startLibrary(port: number): Promise<CaptureSession> {
-  const child = fork(workerBundle, [String(port)], {
+async function startLibrary(port: number, source: "socket" | "packet"): Promise<CaptureSession> {
+  const child = fork(workerBundle, [String(port), source], {
     env: { ...process.env, HDRCAP_BPF_DIR: bpfBuildDir },
     // Diagnostics, e.g. HDRCAP_BENCH_WORKER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof --expose-gc".
     execArgv: process.env.HDRCAP_BENCH_WORKER_ARGS?.split(" ").filter((a) => a !== "") ?? [],

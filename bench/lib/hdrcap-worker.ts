@@ -4,7 +4,7 @@
  * by hdrcap-session.ts so its RSS and CPU are those of a real agent, not of
  * tsx. Talks to the bench over the fork IPC channel.
  *
- * argv: <port>. Messages out: ready, result. Messages in: stop.
+ * argv: <port> [socket|packet]. Messages out: ready, result. Messages in: stop.
  */
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
@@ -12,6 +12,8 @@ import { HttpCapture } from "../../apps/agent/src/capture/http-capture.ts";
 import type { WorkerMessage, WorkerResult } from "./hdrcap-protocol.ts";
 
 const port = Number(process.argv[2]);
+// packet: TC on loopback, ingress only (on lo every packet passes egress and ingress).
+const source = process.argv[3] === "packet" ? ({ kind: "packet", ifname: "lo", direction: "ingress" } as const) : ({ kind: "socket" } as const);
 const VISIBILITY_SAMPLE_EVERY = 8;
 const visibilityHistogramMs = new Uint32Array(10_001);
 let requests = 0;
@@ -19,6 +21,7 @@ let responses = 0;
 let seen = 0;
 
 const capture = HttpCapture.start({
+  source,
   filter: { ports: [port], role: "server" },
   onRecords: (records) => {
     const now = Date.now();
