@@ -26,6 +26,8 @@ import { capturesRouter } from "./routes/captures/captures.index.ts";
 import { auditRouter } from "./routes/audit/audit.index.ts";
 import { enrollmentRouter } from "./routes/enrollment/enrollment.index.ts";
 import { installRouter } from "./routes/install/install.index.ts";
+import { apisRouter } from "./routes/apis/apis.index.ts";
+import { publishedRouter } from "./routes/published/published.index.ts";
 
 export const API_VERSION = "0.1.0";
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -79,6 +81,8 @@ export function createApp(deps: AppDeps) {
   // Agents enroll with an enrollment token, not an API key.
   app.route("/", enrollmentRouter);
   app.route("/", installRouter);
+  // Published APIs are served outside /v1: their consumers hold consumer keys, not API keys.
+  app.route("/", publishedRouter);
   app.use("/v1/*", async (c, next) => (c.req.path === "/v1/enroll" ? next() : requireApiKey(c, next)));
   app.route("/", whoamiRouter);
   app.route("/", apiKeysRouter);
@@ -86,6 +90,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", agentsRouter);
   app.route("/", capturesRouter);
   app.route("/", auditRouter);
+  app.route("/", apisRouter);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "Bearer", { type: "http", scheme: "bearer", description: "An hdrcap API key (hc_…)" });
   app.doc31("/openapi.json", {

@@ -70,6 +70,8 @@ describe("bad input gets a clear 400 naming the field", () => {
     const res = await h.call("GET", "/openapi.json");
     expect(res.status).toBe(200);
     expect(Object.keys(res.body.paths).sort()).toEqual([
+      "/apis/{tenant}/{name}",
+      "/apis/{tenant}/{name}/openapi.json",
       "/bundles/latest.json",
       "/v1/agents",
       "/v1/agents/self/deregister",
@@ -77,6 +79,13 @@ describe("bad input gets a clear 400 naming the field", () => {
       "/v1/api-keys",
       "/v1/api-keys/{id}",
       "/v1/api-keys/{id}/rotate",
+      "/v1/apis",
+      "/v1/apis/{id}",
+      "/v1/apis/{id}/consumers",
+      "/v1/apis/{id}/consumers/{consumerId}",
+      "/v1/apis/{id}/deprecate",
+      "/v1/apis/{id}/publish",
+      "/v1/apis/{id}/retire",
       "/v1/audit",
       "/v1/captures",
       "/v1/captures/{id}",

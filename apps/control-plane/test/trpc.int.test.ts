@@ -51,3 +51,18 @@ describe("tRPC adapter", () => {
     expect(forbidden.body.error.data.apiCode).toBe("FORBIDDEN");
   });
 });
+
+describe("tRPC bad input", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness();
+  });
+  afterAll(async () => h.close());
+
+  it("refuses text Postgres cannot store with 400 naming the field, as REST does", async () => {
+    const res = await h.call("POST", "/trpc/apiKeys.create", { key: h.operatorKey, body: { name: "nul\u0000byte", scopes: ["captures:read"] } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.data.apiCode).toBe("BAD_REQUEST");
+    expect(res.body.error.data.issues.map((i: { path: string }) => i.path)).toEqual(["input.name"]);
+  });
+});

@@ -8,3 +8,4 @@ export type { TrpcContext } from "./trpc/init.ts";
 export * from "./captures.ts";
 export * from "./agents.ts";
 export * from "./nats.ts";
+export * from "./published-apis.ts";

@@ -3,6 +3,7 @@
  * an agent, published over NATS and served by the records API.
  */
 import { z } from "zod";
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from "./schemas.ts";
 
 export const endpointSchema = z.object({
   ip: z.string(),
@@ -58,9 +59,13 @@ const headerNameParam = z
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "must be an HTTP header name");
 
 /** Query parameters of GET /v1/captures/:id/records (and /stream, /stats); `header.<name>=<value>` come on top. */
+/** An ISO time Postgres can compare with: year 1 or later (ISO allows year 0000, timestamptz does not). */
+const FIRST_STORABLE_TIME = Date.parse("0001-01-01T00:00:00Z");
+export const storableTimeSchema = z.iso.datetime({ offset: true }).refine((t) => Date.parse(t) >= FIRST_STORABLE_TIME, "must be in year 1 or later");
+
 export const recordsQuerySchema = z.object({
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
+  since: storableTimeSchema.optional(),
+  until: storableTimeSchema.optional(),
   agent: z.string().regex(/^agt_[A-Za-z0-9]{8,40}$/, "must be an agent id (agt_…)").optional(),
   kind: z.enum(["request", "response"]).optional(),
   method: z.string().regex(/^[A-Za-z-]{1,20}$/, "must be an HTTP method").optional(),
@@ -93,6 +98,7 @@ export function parseHeaderFilters(query: Record<string, string[]>): { filters: 
     else if (filters.length + values.length > 8) issues.push({ path: `query.${key}`, message: "at most 8 header filters" });
     else for (const value of values) {
       if (value.length > 4096) issues.push({ path: `query.${key}`, message: "value longer than 4096 characters" });
+      else if (!isStorableText(value)) issues.push({ path: `query.${key}`, message: UNSTORABLE_TEXT_MESSAGE });
       else filters.push({ name: name.toLowerCase(), value });
     }
   }

@@ -1,5 +1,6 @@
 /** Request and response schemas of the public API (shared by REST and tRPC). */
 import { z } from "@hono/zod-openapi";
+import type { ErrorIssue } from "./errors.ts";
 import { scopeSchema } from "./scopes.ts";
 
 export const idSchema = (prefix: string) =>
@@ -124,3 +125,34 @@ export const auditEntrySchema = z
   })
   .openapi("AuditEntry");
 export type AuditEntryView = z.infer<typeof auditEntrySchema>;
+
+/**
+ * NUL, which Postgres text and jsonb cannot hold (the insert fails), and unpaired UTF-16
+ * surrogates, which the driver would silently store as U+FFFD.
+ */
+const UNSTORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+export const UNSTORABLE_TEXT_MESSAGE = "must not contain NUL characters or unpaired UTF-16 surrogates";
+
+export function isStorableText(text: string): boolean {
+  return !UNSTORABLE_TEXT.test(text);
+}
+
+/** Issues for every string (and object key) in validated input that Postgres cannot store as sent. */
+export function unstorableTextIssues(source: string, value: unknown, max = 10): ErrorIssue[] {
+  const issues: ErrorIssue[] = [];
+  const stack: { path: string; value: unknown }[] = [{ path: source, value }];
+  while (stack.length && issues.length < max) {
+    const { path, value: v } = stack.pop()!;
+    if (typeof v === "string") {
+      if (!isStorableText(v)) issues.push({ path, message: UNSTORABLE_TEXT_MESSAGE });
+    } else if (Array.isArray(v)) {
+      v.forEach((item, i) => stack.push({ path: `${path}.${i}`, value: item }));
+    } else if (v && typeof v === "object") {
+      for (const [k, item] of Object.entries(v)) {
+        if (!isStorableText(k)) issues.push({ path: `${path}.${k}`, message: UNSTORABLE_TEXT_MESSAGE });
+        stack.push({ path: `${path}.${k}`, value: item });
+      }
+    }
+  }
+  return issues;
+}

@@ -5,6 +5,7 @@
  */
 import type { AgentView, CreatedEnrollmentToken, CreateEnrollmentTokenInput, EnrollmentTokenView } from "./agents.ts";
 import type { CaptureStatus, CaptureView, CreateCaptureInput } from "./captures.ts";
+import type { ConsumerView, CreateConsumerInput, CreatedConsumer, CreatePublishedApiInput, DeprecatePublishedApiInput, PublishedApiView } from "./published-apis.ts";
 import type { RecordsFilter, RecordStats, StoredRecordView } from "./records.ts";
 import type { AuditEntryView } from "./schemas.ts";
 import type { ApiKeyView, CreateApiKeyInput, CreatedApiKey, CreatedTenant, CreateTenantInput, Page, PageQuery, RotateApiKeyInput, TenantView, WhoAmI } from "./schemas.ts";
@@ -48,5 +49,17 @@ export interface Services {
   tenants: {
     create(auth: AuthContext, input: CreateTenantInput): Promise<CreatedTenant>;
     list(auth: AuthContext, page: PageQuery): Promise<Page<TenantView>>;
+  };
+  publishedApis: {
+    create(auth: AuthContext, input: CreatePublishedApiInput): Promise<PublishedApiView>;
+    list(auth: AuthContext, page: PageQuery): Promise<Page<PublishedApiView>>;
+    get(auth: AuthContext, id: string): Promise<PublishedApiView>;
+    publish(auth: AuthContext, id: string): Promise<PublishedApiView>;
+    deprecate(auth: AuthContext, id: string, input: DeprecatePublishedApiInput): Promise<PublishedApiView>;
+    retire(auth: AuthContext, id: string): Promise<PublishedApiView>;
+    remove(auth: AuthContext, id: string): Promise<{ id: string; deleted: true }>;
+    createConsumer(auth: AuthContext, id: string, input: CreateConsumerInput): Promise<CreatedConsumer>;
+    listConsumers(auth: AuthContext, id: string, page: PageQuery): Promise<Page<ConsumerView>>;
+    revokeConsumer(auth: AuthContext, id: string, consumerId: string): Promise<ConsumerView>;
   };
 }

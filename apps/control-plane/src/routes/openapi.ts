@@ -1,15 +1,16 @@
 /** Shared pieces of every REST route: the router factory, validation hook and documented errors. */
-import { errorBodySchema, issuesFromZod, validationError } from "@hdrcap/api";
+import { errorBodySchema, issuesFromZod, unstorableTextIssues, validationError } from "@hdrcap/api";
 import { OpenAPIHono, type z } from "@hono/zod-openapi";
 import type { AppEnv } from "../context.ts";
 
 export function createRouter(): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) {
-        const source = result.target === "json" ? "body" : result.target;
-        throw validationError(issuesFromZod(source, result.error.issues));
-      }
+      const source = result.target === "json" ? "body" : result.target;
+      if (!result.success) throw validationError(issuesFromZod(source, result.error.issues));
+      // Valid by the schema is not yet storable: a NUL in any text would fail in Postgres (500).
+      const unstorable = unstorableTextIssues(source, result.data);
+      if (unstorable.length) throw validationError(unstorable);
     },
   });
 }

@@ -4,6 +4,7 @@ import { decodeCursor, pageFrom } from "./cursor.ts";
 import { createAgentsService, type AgentsServiceConfig } from "./agents.ts";
 import { createApiKeysService } from "./api-keys.ts";
 import { createCapturesService, type NudgeAgent } from "./captures.ts";
+import { createPublishedApisService } from "./published-apis.ts";
 import { captureRecordStats, listCaptureRecords } from "./records.ts";
 import { createTenantsService } from "./tenants.ts";
 import { apiKeyView, auditEntryView } from "./views.ts";
@@ -39,6 +40,7 @@ export function createServices(db: Db, config: ServicesConfig) {
       records: (auth, id, query) => listCaptureRecords(db, auth, id, query),
       stats: (auth, id, query) => captureRecordStats(db, auth, id, query),
     },
+    publishedApis: createPublishedApisService(db),
     /** Not part of the tenant API: agents call it with an enrollment token. */
     enroll: agents.enroll,
   } satisfies Services & { enroll: typeof agents.enroll };

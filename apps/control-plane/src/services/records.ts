@@ -37,10 +37,26 @@ function encodeRecordCursor(c: RecordCursor): string {
   return Buffer.from(`${c.ts}|${c.id}`).toString("base64url");
 }
 
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
+
+/** A record id as Postgres can compare it: decimal digits within bigint. */
+export function isRecordId(id: string): boolean {
+  return /^\d{1,19}$/.test(id) && BigInt(id) <= MAX_BIGINT;
+}
+
+const FIRST_STORABLE_TIME = Date.parse("0001-01-01T00:00:00Z");
+
+/** A time as toISOString() writes it, within the years timestamptz accepts in that form (0001–9999). */
+function isCursorTime(ts: string): boolean {
+  const t = Date.parse(ts);
+  return /^\d{4}-/.test(ts) && t >= FIRST_STORABLE_TIME && new Date(t).toISOString() === ts;
+}
+
 function decodeRecordCursor(cursor: string | undefined): RecordCursor | undefined {
   if (!cursor) return undefined;
   const [ts, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
-  if (!ts || !id || !/^\d{1,19}$/.test(id) || Number.isNaN(Date.parse(ts))) {
+  // Exactly what encodeRecordCursor writes: anything else could still fail in Postgres (bigint range, year 0, "1").
+  if (!ts || !id || !isRecordId(id) || !isCursorTime(ts)) {
     throw new ApiError("BAD_REQUEST", "invalid query.cursor: not a cursor returned by this API", [{ path: "query.cursor", message: "not a cursor returned by this API" }]);
   }
   return { ts, id };

@@ -4,7 +4,8 @@
  */
 import { initTRPC, TRPCError, type TRPC_ERROR_CODE_KEY } from "@trpc/server";
 import { ZodError } from "zod";
-import { ApiError, issuesFromZod, type ErrorCode, type ErrorIssue } from "../errors.ts";
+import { ApiError, issuesFromZod, validationError, type ErrorCode, type ErrorIssue } from "../errors.ts";
+import { unstorableTextIssues } from "../schemas.ts";
 import type { AuthContext, Services } from "../services.ts";
 
 export type TrpcContext = {
@@ -65,7 +66,17 @@ export async function callService<T>(fn: () => Promise<T>): Promise<T> {
 
 export const router = t.router;
 export const publicProcedure = t.procedure;
-export const authedProcedure = t.procedure.use(({ ctx, next }) => {
+/** Text Postgres cannot store (NUL, lone surrogates) is a 400 naming the field, as in REST. */
+const storableInput = t.middleware(async ({ getRawInput, next }) => {
+  const issues = unstorableTextIssues("input", await getRawInput());
+  if (issues.length) {
+    const err = validationError(issues);
+    throw new TRPCError({ code: "BAD_REQUEST", message: err.message, cause: err });
+  }
+  return next();
+});
+
+export const authedProcedure = t.procedure.use(storableInput).use(({ ctx, next }) => {
   if (!ctx.auth) {
     const err = new ApiError("UNAUTHORIZED", "missing or invalid API key: send Authorization: Bearer <key>");
     throw new TRPCError({ code: "UNAUTHORIZED", message: err.message, cause: err });

@@ -5,6 +5,7 @@ import { createApiKeyInputSchema, createTenantInputSchema, idSchema, pageQuerySc
 import { createEnrollmentTokenInputSchema } from "../agents.ts";
 import { CAPTURE_STATUSES, createCaptureInputSchema } from "../captures.ts";
 import { recordsQuerySchema } from "../records.ts";
+import { createConsumerInputSchema, createPublishedApiInputSchema, deprecatePublishedApiInputSchema } from "../published-apis.ts";
 
 const headerEqualsSchema = z.object({
   name: z
@@ -62,6 +63,28 @@ const capturesRouter = {
     .query(({ ctx, input }) => callService(() => ctx.services.captures.stats(ctx.auth, input.id, input))),
 } satisfies TRPCRouterRecord;
 
+const publishedApiId = z.object({ id: idSchema("api") });
+const publishedApisRouter = {
+  create: authedProcedure.input(createPublishedApiInputSchema).mutation(({ ctx, input }) => callService(() => ctx.services.publishedApis.create(ctx.auth, input))),
+  list: authedProcedure.input(pageQuerySchema).query(({ ctx, input }) => callService(() => ctx.services.publishedApis.list(ctx.auth, input))),
+  get: authedProcedure.input(publishedApiId).query(({ ctx, input }) => callService(() => ctx.services.publishedApis.get(ctx.auth, input.id))),
+  publish: authedProcedure.input(publishedApiId).mutation(({ ctx, input }) => callService(() => ctx.services.publishedApis.publish(ctx.auth, input.id))),
+  deprecate: authedProcedure
+    .input(deprecatePublishedApiInputSchema.extend({ id: idSchema("api") }))
+    .mutation(({ ctx, input }) => callService(() => ctx.services.publishedApis.deprecate(ctx.auth, input.id, input))),
+  retire: authedProcedure.input(publishedApiId).mutation(({ ctx, input }) => callService(() => ctx.services.publishedApis.retire(ctx.auth, input.id))),
+  remove: authedProcedure.input(publishedApiId).mutation(({ ctx, input }) => callService(() => ctx.services.publishedApis.remove(ctx.auth, input.id))),
+  createConsumer: authedProcedure
+    .input(createConsumerInputSchema.extend({ id: idSchema("api") }))
+    .mutation(({ ctx, input }) => callService(() => ctx.services.publishedApis.createConsumer(ctx.auth, input.id, input))),
+  listConsumers: authedProcedure
+    .input(pageQuerySchema.extend({ id: idSchema("api") }))
+    .query(({ ctx, input }) => callService(() => ctx.services.publishedApis.listConsumers(ctx.auth, input.id, input))),
+  revokeConsumer: authedProcedure
+    .input(z.object({ id: idSchema("api"), consumerId: idSchema("apc") }))
+    .mutation(({ ctx, input }) => callService(() => ctx.services.publishedApis.revokeConsumer(ctx.auth, input.id, input.consumerId))),
+} satisfies TRPCRouterRecord;
+
 export const appRouter = router({
   whoami: authedProcedure.query(({ ctx }) => callService(() => ctx.services.whoami(ctx.auth))),
   apiKeys: apiKeysRouter,
@@ -69,6 +92,7 @@ export const appRouter = router({
   audit: { list: authedProcedure.input(pageQuerySchema).query(({ ctx, input }) => callService(() => ctx.services.audit.list(ctx.auth, input))) } satisfies TRPCRouterRecord,
   agents: agentsRouter,
   captures: capturesRouter,
+  publishedApis: publishedApisRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -4,6 +4,7 @@ import type { RecordsTable } from "./records.ts";
 import type { TenantsTable } from "./tenants.ts";
 import type { AgentsTable, EnrollmentTokensTable } from "./agents.ts";
 import type { CaptureAgentsTable, CapturesTable, IngestedBatchesTable } from "./captures.ts";
+import type { PublishedApiConsumersTable, PublishedApisTable } from "./published-apis.ts";
 
 export interface Database {
   tenants: TenantsTable;
@@ -15,6 +16,8 @@ export interface Database {
   captures: CapturesTable;
   capture_agents: CaptureAgentsTable;
   ingested_batches: IngestedBatchesTable;
+  published_apis: PublishedApisTable;
+  published_api_consumers: PublishedApiConsumersTable;
 }
 
 export type { Tenant, NewTenant } from "./tenants.ts";
@@ -23,3 +26,4 @@ export type { AuditEntry, NewAuditEntry } from "./audit-log.ts";
 export type { RecordRow, NewRecordRow } from "./records.ts";
 export type { AgentRow, EnrollmentTokenRow } from "./agents.ts";
 export type { CaptureRow, CaptureAgentRow } from "./captures.ts";
+export type { PublishedApiRow, NewPublishedApiRow, PublishedApiConsumerRow, NewPublishedApiConsumerRow } from "./published-apis.ts";

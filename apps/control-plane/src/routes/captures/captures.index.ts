@@ -2,7 +2,7 @@ import { parseHeaderFilters, validationError } from "@hdrcap/api";
 import { stream, streamSSE } from "hono/streaming";
 import { createRouter } from "../openapi.ts";
 import { ApiError } from "@hdrcap/api";
-import { assertCapture, CSV_COLUMNS, csvLine, exportCaptureRecords, tailCaptureRecords } from "../../services/records.ts";
+import { assertCapture, CSV_COLUMNS, csvLine, exportCaptureRecords, isRecordId, tailCaptureRecords } from "../../services/records.ts";
 import * as routes from "./captures.routes.ts";
 
 export const capturesRouter = createRouter()
@@ -41,7 +41,7 @@ export const capturesRouter = createRouter()
     const { filters, issues } = parseHeaderFilters(c.req.queries());
     if (issues.length) throw validationError(issues);
     const lastEventId = c.req.header("last-event-id");
-    if (lastEventId !== undefined && !/^\d{1,19}$/.test(lastEventId)) {
+    if (lastEventId !== undefined && !isRecordId(lastEventId)) {
       throw new ApiError("BAD_REQUEST", "invalid header Last-Event-ID: must be a record id sent by this stream", [{ path: "header.Last-Event-ID", message: "must be a record id" }]);
     }
     const query = c.req.valid("query");

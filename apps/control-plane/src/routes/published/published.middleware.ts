@@ -1,0 +1,44 @@
+/**
+ * The serving side's gate: which API is asked for (404 draft/unknown, 410 retired),
+ * which consumer calls it (only that API's live keys), and its rate limit.
+ */
+import { ApiError, issuesFromZod, slugSchema, validationError } from "@hdrcap/api";
+import { z } from "@hono/zod-openapi";
+import type { PublishedApiConsumerRow } from "@hdrcap/db";
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../../context.ts";
+import { bearerToken } from "../../middleware/auth.ts";
+import { lifecycleHeaders, resolveServedApi, verifyConsumerKey, type ServedApi } from "../../services/published-apis.ts";
+
+export interface ServedEnv {
+  Variables: AppEnv["Variables"] & { served: ServedApi; consumer: PublishedApiConsumerRow };
+}
+
+/** Tenant slug and API name as the path carries them (checked here: this runs before route validation). */
+export const servedApiParams = z.object({ tenant: slugSchema, name: slugSchema });
+
+export const servedApi = createMiddleware<ServedEnv>(async (c, next) => {
+  const params = servedApiParams.safeParse({ tenant: c.req.param("tenant"), name: c.req.param("name") });
+  if (!params.success) throw validationError(issuesFromZod("param", params.error.issues));
+  const served = await resolveServedApi(c.get("deps").db, params.data.tenant, params.data.name);
+  for (const [name, value] of Object.entries(lifecycleHeaders(served.row))) c.header(name, value);
+  c.set("served", served);
+  await next();
+});
+
+export const consumerAccess = createMiddleware<ServedEnv>(async (c, next) => {
+  const deps = c.get("deps");
+  const consumer = await verifyConsumerKey(deps.db, c.get("served"), bearerToken(c.req.header("authorization")));
+  const limit = consumer.rate_limit_per_second !== null && consumer.rate_limit_burst !== null ? { perSecond: consumer.rate_limit_per_second, burst: consumer.rate_limit_burst } : deps.rateLimiter.defaults;
+  // Consumer ids (apc_…) never collide with tenant key ids (key_…) in the shared limiter.
+  const decision = deps.rateLimiter.take(consumer.id, limit);
+  c.header("X-RateLimit-Limit", String(limit.perSecond));
+  if (!decision.allowed) {
+    c.header("Retry-After", String(decision.retryAfterSeconds));
+    c.header("X-RateLimit-Remaining", "0");
+    throw new ApiError("TOO_MANY_REQUESTS", `rate limit of ${limit.perSecond} requests/s (burst ${limit.burst}) exceeded for this consumer; retry in ${decision.retryAfterSeconds}s`);
+  }
+  c.header("X-RateLimit-Remaining", String(decision.remaining));
+  c.set("consumer", consumer);
+  await next();
+});
