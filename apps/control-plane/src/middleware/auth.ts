@@ -9,6 +9,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../context.ts";
 import { tenantView } from "../services/views.ts";
+import { enforceRateLimit } from "./rate-limit.ts";
 
 export function bearerToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
@@ -50,15 +51,7 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
   const auth = await authenticate(c);
   if (auth instanceof ApiError) throw auth;
   const limiter = c.get("deps").rateLimiter;
-  const limit = auth.rateLimit ?? limiter.defaults;
-  const decision = limiter.take(auth.key.id, limit);
-  c.header("X-RateLimit-Limit", String(limit.perSecond));
-  if (!decision.allowed) {
-    c.header("Retry-After", String(decision.retryAfterSeconds));
-    c.header("X-RateLimit-Remaining", "0");
-    throw new ApiError("TOO_MANY_REQUESTS", `rate limit of ${limit.perSecond} requests/s (burst ${limit.burst}) exceeded for this key; retry in ${decision.retryAfterSeconds}s`);
-  }
-  c.header("X-RateLimit-Remaining", String(decision.remaining));
+  enforceRateLimit(c, limiter, auth.key.id, auth.rateLimit ?? limiter.defaults, "key");
   c.set("auth", auth);
   await next();
 });

@@ -2,12 +2,13 @@
  * The serving side's gate: which API is asked for (404 draft/unknown, 410 retired),
  * which consumer calls it (only that API's live keys), and its rate limit.
  */
-import { ApiError, issuesFromZod, slugSchema, validationError } from "@hdrcap/api";
+import { issuesFromZod, slugSchema, validationError } from "@hdrcap/api";
 import { z } from "@hono/zod-openapi";
 import type { PublishedApiConsumerRow } from "@hdrcap/db";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../context.ts";
 import { bearerToken } from "../../middleware/auth.ts";
+import { enforceRateLimit } from "../../middleware/rate-limit.ts";
 import { lifecycleHeaders, resolveServedApi, verifyConsumerKey, type ServedApi } from "../../services/published-apis.ts";
 
 export interface ServedEnv {
@@ -31,14 +32,7 @@ export const consumerAccess = createMiddleware<ServedEnv>(async (c, next) => {
   const consumer = await verifyConsumerKey(deps.db, c.get("served"), bearerToken(c.req.header("authorization")));
   const limit = consumer.rate_limit_per_second !== null && consumer.rate_limit_burst !== null ? { perSecond: consumer.rate_limit_per_second, burst: consumer.rate_limit_burst } : deps.rateLimiter.defaults;
   // Consumer ids (apc_…) never collide with tenant key ids (key_…) in the shared limiter.
-  const decision = deps.rateLimiter.take(consumer.id, limit);
-  c.header("X-RateLimit-Limit", String(limit.perSecond));
-  if (!decision.allowed) {
-    c.header("Retry-After", String(decision.retryAfterSeconds));
-    c.header("X-RateLimit-Remaining", "0");
-    throw new ApiError("TOO_MANY_REQUESTS", `rate limit of ${limit.perSecond} requests/s (burst ${limit.burst}) exceeded for this consumer; retry in ${decision.retryAfterSeconds}s`);
-  }
-  c.header("X-RateLimit-Remaining", String(decision.remaining));
+  enforceRateLimit(c, deps.rateLimiter, consumer.id, limit, "consumer");
   c.set("consumer", consumer);
   await next();
 });
