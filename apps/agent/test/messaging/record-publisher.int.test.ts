@@ -132,23 +132,22 @@ describe("RecordPublisher against JetStream", () => {
     expect(await streamMessageCount(link.nc, stream)).toBe(batches.length);
   });
 
-  it("publishes at least 50k records per second to a local nats-server", async () => {
+  // Speed belongs to the benchmarks (npm run bench -- ingest); this checks that a burst loses nothing.
+  it("publishes a burst of 200,000 records without dropping or duplicating any", async () => {
     const tenantId = randomId("ten");
     const agentId = randomId("agt");
-    await createRecordsStream(link.nc, tenantId, agentId);
+    const stream = await createRecordsStream(link.nc, tenantId, agentId);
     const publisher = publisherFor(tenantId, agentId);
     const total = 200_000;
     const chunk = fakeRecords(0, 1000);
-    const started = performance.now();
     for (let i = 0; i < total; i += chunk.length) {
       publisher.add("cap_fast", chunk);
       if (publisher.heldRecords > 100_000) await publisher.waitIdle(10_000);
     }
     expect(await publisher.waitIdle(60_000)).toBe(true);
-    const seconds = (performance.now() - started) / 1000;
-    const rate = total / seconds;
-    console.log(`record publisher: ${Math.round(rate)} records/s (${total} records, ${seconds.toFixed(2)} s)`);
     expect(publisher.counters("cap_fast")).toEqual({ added: total, published: total, dropped: 0 });
-    expect(rate).toBeGreaterThan(50_000);
+    const batches = await readBatches(link.nc, stream);
+    expect(batches.reduce((n, b) => n + b.records.length, 0)).toBe(total);
+    expect(new Set(batches.map((b) => b.batchId)).size).toBe(batches.length);
   });
 });
