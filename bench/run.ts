@@ -9,6 +9,7 @@
 import { runCaptureBench } from "./capture.ts";
 import { runIngestBench } from "./ingest.ts";
 import { runFleetBench } from "./fleet.ts";
+import { runRecordsQueryBench } from "./records-query.ts";
 
 const BENCHMARKS: Record<string, { describe: string; run: (argv: string[]) => Promise<void> }> = {
   capture: {
@@ -17,6 +18,7 @@ const BENCHMARKS: Record<string, { describe: string; run: (argv: string[]) => Pr
   },
   fleet: { describe: "time from POST /v1/captures to every one of N simulated agents running (--agents N, default 100)", run: runFleetBench },
   ingest: { describe: "agents → JetStream → ingester → Postgres: records/s and lag vs COPY into the same Postgres", run: runIngestBench },
+  "records-query": { describe: "records API on a capture of N rows (--rows N, default 10M): first-page p50/p99 per filter, NDJSON export, key verification", run: runRecordsQueryBench },
 };
 
 async function main(argv: string[]): Promise<void> {
