@@ -81,9 +81,8 @@ function applyFilter(q: RecordsQueryBuilder, tenantId: string, captureId: string
   if (f.status !== undefined) q = q.where("status", "=", f.status);
   const names = [...new Set([...(f.hasHeader ? [f.hasHeader.toLowerCase()] : []), ...(f.headers ?? []).map((h) => h.name)])];
   if (names.length) q = q.where(sql<boolean>`header_names @> ${sql.val(names)}::text[]`);
-  for (const h of f.headers ?? []) {
-    q = q.where(sql<boolean>`exists (select 1 from jsonb_array_elements(headers) e where lower(e->>0) = ${h.name} and e->>1 = ${h.value})`);
-  }
+  // Names never contain "=", so "name=value" is an exact pair match served by the GIN index.
+  if (f.headers?.length) q = q.where(sql<boolean>`header_pairs @> ${sql.val(f.headers.map((h) => `${h.name}=${h.value}`))}::text[]`);
   return q;
 }
 

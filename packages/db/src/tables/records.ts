@@ -1,4 +1,4 @@
-import type { Generated, Insertable, Selectable } from "kysely";
+import type { Generated, GeneratedAlways, Insertable, Selectable } from "kysely";
 
 /**
  * Captured HTTP header blocks. Range-partitioned by day on `ts`
@@ -29,6 +29,8 @@ export interface RecordsTable {
   headers: unknown;
   /** Lower-cased header names, for hasHeader / header.<name> filters. */
   header_names: string[];
+  /** Lower-cased "name=value" pairs, computed by Postgres (GIN-indexed, for header.<name>=<value>). */
+  header_pairs: GeneratedAlways<string[]>;
   header_bytes: number;
 }
 export type RecordRow = Selectable<RecordsTable>;
