@@ -200,3 +200,17 @@ describe("capture deletion and the audit log", () => {
     expect((await h.call("GET", "/v1/audit", { key: other.key })).body.items.map((e: { resourceId: string }) => e.resourceId)).not.toContain(a.body.id);
   });
 });
+
+describe("audit cursor", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness();
+  });
+  afterAll(async () => h.close());
+
+  it.each(["abc", "99999999999999999999"])("refuses a forged audit cursor (%s) with 400 naming query.cursor", async (forged) => {
+    const res = await h.call("GET", `/v1/audit?cursor=${Buffer.from(forged).toString("base64url")}`, { key: h.operatorKey });
+    expect(res.status).toBe(400);
+    expect(res.body.error.issues[0].path).toBe("query.cursor");
+  });
+});

@@ -30,7 +30,12 @@ export function createServices(db: Db, config: ServicesConfig) {
     audit: {
       async list(auth, page) {
         requireScope(auth.key.scopes, "admin");
-        const rows = await listAuditEntries(db, auth.tenant.id, { limit: page.limit + 1, before: decodeCursor(page.cursor) });
+        // Audit ids are bigints: a cursor that is not one is forged (and would be a Postgres cast error).
+        const before = decodeCursor(page.cursor);
+        if (before !== undefined && !/^\d{1,18}$/.test(before)) {
+          throw new ApiError("BAD_REQUEST", "invalid query.cursor: not a cursor returned by this API", [{ path: "query.cursor", message: "not a cursor returned by this API" }]);
+        }
+        const rows = await listAuditEntries(db, auth.tenant.id, { limit: page.limit + 1, before });
         return pageFrom(rows, page.limit, (r) => r.id, auditEntryView);
       },
     },
