@@ -1,6 +1,7 @@
 /**
  * What both kernel capture sources share: per-CPU counters read by their C enum
- * names (HDRCAP_CNT_SYSCALLS_SEEN → syscallsSeen) and ring buffer sizing.
+ * names (HDRCAP_CNT_SYSCALLS_SEEN → syscallsSeen), ring buffer sizing, and the
+ * order in which a filter change reaches the kernel's maps.
  */
 import { sumPerCpuArray, type BpfMap } from "../libbpf/libbpf.ts";
 
@@ -24,4 +25,26 @@ export function ringBufferBytes(requested: number): number {
   let p = 4096;
   while (p < requested) p *= 2;
   return p;
+}
+
+/**
+ * Switches filter set maps from `prev` to `next` without a moment where a packet
+ * or syscall matches neither: new entries go in first, then `writeConfig` (which
+ * turns filters on or off), then entries only `prev` had come out.
+ */
+export function swapFilterSets<Name extends string>(
+  maps: Record<Name, BpfMap>,
+  next: Record<Name, Buffer[]>,
+  prev: Record<Name, Buffer[]>,
+  writeConfig: () => void,
+): void {
+  const one = Buffer.from([1]);
+  for (const [name, keys] of Object.entries(next) as [Name, Buffer[]][]) {
+    for (const k of keys) maps[name].update(k, one);
+  }
+  writeConfig();
+  for (const [name, keys] of Object.entries(prev) as [Name, Buffer[]][]) {
+    const keep = new Set(next[name].map((k) => k.toString("hex")));
+    for (const k of keys) if (!keep.has(k.toString("hex"))) maps[name].delete(k);
+  }
 }

@@ -6,7 +6,7 @@
  * buffer on a short timer (the kernel submits without wakeups) and hands
  * decoded PacketRecords to onPackets in batches.
  */
-import { readNamedCounters, ringBufferBytes } from "../kernel-counters.ts";
+import { readNamedCounters, ringBufferBytes, swapFilterSets } from "../kernel-counters.ts";
 import { tcCaptureObjectPath } from "@hdrcap/bpf/paths";
 import {
   BpfObject,
@@ -245,16 +245,8 @@ export class PacketCaptureSource {
 
   /** New set entries first, then the config (which switches filters on/off), then stale entries out. */
   private writeFilter(next: NormalizedPacketCaptureFilter, prev: NormalizedPacketCaptureFilter): void {
-    const nextKeys = packetFilterSetKeys(next);
-    const prevKeys = packetFilterSetKeys(prev);
-    const one = Buffer.from([1]);
-    for (const [name, keys] of Object.entries(nextKeys) as [PacketFilterMap, Buffer[]][]) {
-      for (const k of keys) this.setMaps[name].update(k, one);
-    }
-    this.configMap.update(Buffer.alloc(4), encodePacketConfig(next));
-    for (const [name, keys] of Object.entries(prevKeys) as [PacketFilterMap, Buffer[]][]) {
-      const keep = new Set(nextKeys[name].map((k) => k.toString("hex")));
-      for (const k of keys) if (!keep.has(k.toString("hex"))) this.setMaps[name].delete(k);
-    }
+    swapFilterSets(this.setMaps, packetFilterSetKeys(next), packetFilterSetKeys(prev), () =>
+      this.configMap.update(Buffer.alloc(4), encodePacketConfig(next)),
+    );
   }
 }

@@ -6,7 +6,7 @@
  * onChunks in batches.
  */
 import { httpSockObjectPath } from "@hdrcap/bpf/paths";
-import { readNamedCounters, ringBufferBytes } from "../kernel-counters.ts";
+import { readNamedCounters, ringBufferBytes, swapFilterSets } from "../kernel-counters.ts";
 import type { CapturedChunk } from "../chunk.ts";
 import {
   BpfObject,
@@ -236,18 +236,10 @@ export class SocketCaptureSource {
 
   /** New set entries first, then the config (new flags and generation), then stale entries out. */
   private writeFilter(next: NormalizedSocketCaptureFilter, prev: NormalizedSocketCaptureFilter): void {
-    const nextKeys = filterSetKeys(next);
-    const prevKeys = filterSetKeys(prev);
-    const one = Buffer.from([1]);
-    for (const [name, keys] of Object.entries(nextKeys) as [keyof typeof nextKeys, Buffer[]][]) {
-      for (const k of keys) this.setMaps[name].update(k, one);
-    }
-    this.generation++;
-    this.configMap.update(Buffer.alloc(4), encodeConfig(next, this.connIdBase, this.generation));
-    for (const [name, keys] of Object.entries(prevKeys) as [keyof typeof prevKeys, Buffer[]][]) {
-      const keep = new Set(nextKeys[name].map((k) => k.toString("hex")));
-      for (const k of keys) if (!keep.has(k.toString("hex"))) this.setMaps[name].delete(k);
-    }
+    swapFilterSets(this.setMaps, filterSetKeys(next), filterSetKeys(prev), () => {
+      this.generation++;
+      this.configMap.update(Buffer.alloc(4), encodeConfig(next, this.connIdBase, this.generation));
+    });
   }
 }
 
