@@ -1,35 +1,17 @@
-import { serve, type ServerType } from "@hono/node-server";
-import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createHarness, type Harness } from "./harness.ts";
-
-const run = promisify(execFile);
-// The built CLI, as users run it (scripts/test.sh builds before testing).
-const CLI = resolve(import.meta.dirname, "../dist/cli.js");
+import { startCliHarness, type CliHarness } from "./cli-harness.ts";
 
 // The CLI as a user runs it (a separate process), against the real app over HTTP.
 describe("hdrcap CLI", () => {
-  let h: Harness;
-  let server: ServerType;
-  let url: string;
-  const hdrcap = (...args: string[]) =>
-    run(process.execPath, [CLI, ...args], { env: { ...process.env, HDRCAP_URL: url, HDRCAP_API_KEY: h.operatorKey, XDG_CONFIG_HOME: "/nonexistent" } });
+  let cli: CliHarness;
+  let h: CliHarness["h"];
+  const hdrcap = (...args: string[]) => cli.hdrcap(...args);
 
   beforeAll(async () => {
-    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build)`);
-    h = await createHarness();
-    server = await new Promise((r) => {
-      const s = serve({ fetch: h.app.fetch, hostname: "127.0.0.1", port: 0 }, () => r(s));
-    });
-    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    cli = await startCliHarness();
+    ({ h } = cli);
   });
-  afterAll(async () => {
-    await new Promise((r) => server.close(r));
-    await h.close();
-  });
+  afterAll(async () => cli.close());
 
   it("creates, lists, shows and stops captures, in tables and as JSON", async () => {
     const created = JSON.parse((await hdrcap("captures", "create", "cli-demo", "--port", "8080,9090", "--role", "server", "--redact", "x-session", "--json")).stdout);

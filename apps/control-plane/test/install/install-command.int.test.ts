@@ -1,35 +1,19 @@
 /** `hdrcap agents install-command` as a user runs it (the built CLI), against the real app over HTTP. */
-import { serve, type ServerType } from "@hono/node-server";
-import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashApiKey } from "../../src/services/ids.ts";
-import { createHarness, type Harness } from "../harness.ts";
-
-const run = promisify(execFile);
-const CLI = resolve(import.meta.dirname, "../../dist/cli.js");
+import { startCliHarness, type CliHarness } from "../cli-harness.ts";
 
 describe("hdrcap agents install-command", () => {
-  let h: Harness;
-  let server: ServerType;
+  let cli: CliHarness;
+  let h: CliHarness["h"];
   let url: string;
-  const hdrcap = (...args: string[]) =>
-    run(process.execPath, [CLI, ...args], { env: { ...process.env, HDRCAP_URL: url, HDRCAP_API_KEY: h.operatorKey, XDG_CONFIG_HOME: "/nonexistent" } });
+  const hdrcap = (...args: string[]) => cli.hdrcap(...args);
 
   beforeAll(async () => {
-    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build)`);
-    h = await createHarness();
-    server = await new Promise((r) => {
-      const s = serve({ fetch: h.app.fetch, hostname: "127.0.0.1", port: 0 }, () => r(s));
-    });
-    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    cli = await startCliHarness();
+    ({ h, url } = cli);
   });
-  afterAll(async () => {
-    await new Promise((r) => server.close(r));
-    await h.close();
-  });
+  afterAll(async () => cli.close());
 
   it("prints the ready line with a fresh token that carries the labels, uses and expiry asked for", async () => {
     const { stdout, stderr } = await hdrcap("agents", "install-command", "--labels", "env=prod,team=edge", "--max-uses", "25", "--expires-in", "2h");
