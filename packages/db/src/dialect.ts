@@ -59,7 +59,9 @@ class PoolConnection implements DatabaseConnection {
         });
       };
       this.done = (options ? this.sql.begin(options, body) : this.sql.begin(body)).catch((err: unknown) => {
-        if (!this.tx) failed(err);
+        // BEGIN itself failed: Kysely gets the error from begin() and will not commit or
+        // roll back, so nobody awaits `done`; rethrowing would be an unhandled rejection.
+        if (!this.tx) return failed(err);
         if (err !== ROLLBACK) throw err;
       });
     });
