@@ -9,7 +9,9 @@
  *    prefix, newest first, a deep cursor page (and an exact x-request-id lookup,
  *    the least selective case there is, for honesty);
  *  - NDJSON export of ≥ 1M rows: rows/s and this process's RSS growth;
- *  - API key verification: cached vs a forced database verification.
+ *  - API key verification: cached vs a forced database verification; the same for a
+ *    published API's consumer key, its first page through /apis/<tenant>/<name>, and the
+ *    cost of one rate-limit decision with sharing across replicas on.
  *
  * Every records query the app sends is captured (Kysely's log hook), so each case's
  * SQL is re-run under EXPLAIN (ANALYZE, BUFFERS) and summarised.
@@ -26,7 +28,9 @@ import path from "node:path";
 import { pino } from "pino";
 import { createApp } from "../apps/control-plane/src/app.ts";
 import { verifyApiKey } from "../apps/control-plane/src/services/api-keys.ts";
-import { ApiKeyCache } from "../apps/control-plane/src/services/key-cache.ts";
+import { hashApiKey } from "../apps/control-plane/src/services/ids.ts";
+import { ApiKeyCache, ConsumerKeyCache } from "../apps/control-plane/src/services/key-cache.ts";
+import { RateLimiter } from "../apps/control-plane/src/services/rate-limiter.ts";
 import { bootstrapFirstTenant } from "../apps/control-plane/src/services/tenants.ts";
 import { PostgresJsPoolDialect } from "../packages/db/src/dialect.ts";
 import { percentile } from "./lib/stats.ts";
@@ -393,6 +397,35 @@ export async function runRecordsQueryBench(argv: string[]): Promise<void> {
     const verifyDirect = await timeIt(300, () => verifyApiKey(handle.db, key));
     const whoami = await timeIt(300, async () => (await get("/v1/whoami")).arrayBuffer());
 
+    // Published API consumers: the same records behind /apis/<tenant>/<name>, and their key cache.
+    const post = async (url: string, body: unknown) => {
+      const r = await app.request(url, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(body) });
+      if (r.status >= 300) throw new Error(`${url}: ${r.status} ${await r.text()}`);
+      return (await r.json()) as Record<string, any>;
+    };
+    const served = await post("/v1/apis", { name: "bench-records", captureId: d.captureId, fields: ["ts", "method", "path", "headers"], filter: { kind: "request" } });
+    await post(`/v1/apis/${served.id}/publish`, {});
+    const consumer = await post(`/v1/apis/${served.id}/consumers`, { name: "bench" });
+    const consumerCache = new ConsumerKeyCache(handle.db, undefined);
+    await consumerCache.byHash(hashApiKey(consumer.key));
+    // As the serving middleware does it: SHA-256 of the presented key, then the lookup.
+    const consumerWarm = await timeIt(1000, () => consumerCache.byHash(hashApiKey(consumer.key)));
+    const consumerCold = await timeIt(300, () => new ConsumerKeyCache(handle.db, undefined).byHash(hashApiKey(consumer.key)));
+    const consumerGet = (url: string) => app.request(url, { headers: { authorization: `Bearer ${consumer.key}` } });
+    const servedUrl = `/apis/bench/bench-records?limit=100&since=${windowFrom.toISOString()}`;
+    await (await consumerGet(servedUrl)).arrayBuffer();
+    const servedPage = await timeIt(100, async () => {
+      const r = await consumerGet(servedUrl);
+      if (r.status !== 200) throw new Error(`${servedUrl}: ${r.status} ${await r.text()}`);
+      return r.arrayBuffer();
+    });
+    const sharedLimiter = new RateLimiter({ perSecond: 1e9, burst: 1e9 }, nc);
+    const limiterStarted = process.hrtime.bigint();
+    for (let i = 0; i < 1_000_000; i++) sharedLimiter.take(`key_${i % 1000}`);
+    const limiterNs = Number(process.hrtime.bigint() - limiterStarted) / 1_000_000;
+    sharedLimiter.close();
+    consumerCache.close();
+
     // EXPLAIN every case's SQL as the app sent it.
     const plans: string[] = [];
     for (const r of results) {
@@ -423,6 +456,10 @@ export async function runRecordsQueryBench(argv: string[]): Promise<void> {
         ["key verification, forced cold (cache TTL 0 → Postgres)", `p50 ${ms(percentile(verifyCold, 0.5))} ms, p99 ${ms(percentile(verifyCold, 0.99))} ms`],
         ["verifyApiKey direct (SHA-256 + 1 query)", `p50 ${ms(percentile(verifyDirect, 0.5))} ms, p99 ${ms(percentile(verifyDirect, 0.99))} ms`],
         ["GET /v1/whoami through the app (cache warm)", `p50 ${ms(percentile(whoami, 0.5))} ms, p99 ${ms(percentile(whoami, 0.99))} ms`],
+        ["consumer key verification, cache warm (SHA-256 + ConsumerKeyCache.byHash)", `p50 ${(percentile(consumerWarm, 0.5) * 1000).toFixed(1)} µs, p99 ${(percentile(consumerWarm, 0.99) * 1000).toFixed(1)} µs`],
+        ["consumer key verification, cold (SHA-256 + 1 query)", `p50 ${ms(percentile(consumerCold, 0.5))} ms, p99 ${ms(percentile(consumerCold, 0.99))} ms`],
+        ["GET /apis/<tenant>/<name> first page (limit=100, since) through the app", `p50 ${ms(percentile(servedPage, 0.5))} ms, p99 ${ms(percentile(servedPage, 0.99))} ms`],
+        ["rate limit decision (RateLimiter.take, shared through NATS, 1000 keys)", `${limiterNs.toFixed(0)} ns per request`],
       ],
     };
     console.log(`\n${renderText(table)}\n\n${renderText(other)}\n`);

@@ -8,7 +8,8 @@
 # /opt/hdrcap-agent/<version> with a `current` link, its configuration in /etc/hdrcap/agent.json
 # (0600, no secrets), its identity in /var/lib/hdrcap, and runs it as the systemd service
 # hdrcap-agent, or, without systemd, under a small supervisor (pid file /run/hdrcap-agent.pid,
-# log /var/log/hdrcap-agent.log). Every check runs, and the agent enrolls, before anything on
+# log /var/log/hdrcap-agent.log, rotated by size) started at boot by /etc/init.d/hdrcap-agent
+# or a cron @reboot entry where the host has either. Every check runs, and the agent enrolls, before anything on
 # the host changes. The enrollment token is handed to one enrollment process through its
 # environment and is never written to disk. Re-running upgrades in place and keeps the identity.
 # Exit codes: 1 failure, 2 usage, 3 host cannot run the agent, 4 download or checksum,
@@ -25,6 +26,8 @@ UNIT_FILE=/etc/systemd/system/hdrcap-agent.service
 SUPERVISOR="$INSTALL_ROOT/hdrcap-agent-supervise"
 PID_FILE=/run/hdrcap-agent.pid
 LOG_FILE=/var/log/hdrcap-agent.log
+INIT_SCRIPT=/etc/init.d/hdrcap-agent
+CRON_FILE=/etc/cron.d/hdrcap-agent
 BPF_PIN_DIR=/sys/fs/bpf/hdrcap
 MIN_KERNEL=5.8
 
@@ -114,6 +117,20 @@ stop_agent() {
   fi
 }
 
+# Boot start of the fallback supervisor (hosts without systemd): removed on uninstall and
+# when the host runs systemd now.
+remove_boot_start() {
+  if [ -f "$INIT_SCRIPT" ]; then
+    if command -v update-rc.d >/dev/null 2>&1; then
+      update-rc.d -f hdrcap-agent remove >/dev/null 2>&1 || true
+    elif command -v chkconfig >/dev/null 2>&1; then
+      chkconfig --del hdrcap-agent >/dev/null 2>&1 || true
+    fi
+    rm -f "$INIT_SCRIPT"
+  fi
+  rm -f "$CRON_FILE"
+}
+
 # ---------------------------------------------------------------- uninstall
 
 if [ "$uninstall" = 1 ]; then
@@ -133,8 +150,9 @@ if [ "$uninstall" = 1 ]; then
   fi
   rm -f "$UNIT_FILE"
   if systemd_running; then systemctl daemon-reload 2>/dev/null || true; fi
+  remove_boot_start
   rm -rf "$INSTALL_ROOT" "$CONFIG_DIR" "$STATE_DIR"
-  rm -f "$PID_FILE" "$LOG_FILE"
+  rm -f "$PID_FILE" "$LOG_FILE" "$LOG_FILE".[0-9]*
   # The agent pins nothing today; older or future agents may, under this one folder.
   if [ -d "$BPF_PIN_DIR" ]; then rm -rf "$BPF_PIN_DIR"; fi
   say "uninstalled: removed $INSTALL_ROOT, $CONFIG_DIR, $STATE_DIR and the service"
@@ -375,6 +393,7 @@ if systemd_running; then
 HDRCAP_UNIT_EOF
   chmod 0644 "$UNIT_FILE"
   rm -f "$SUPERVISOR"
+  remove_boot_start
   systemctl daemon-reload
   systemctl enable hdrcap-agent.service >/dev/null 2>&1
   since=$(date '+%Y-%m-%d %H:%M:%S')
@@ -390,10 +409,26 @@ HDRCAP_SUPERVISOR_EOF
   touch "$LOG_FILE"
   chmod 0600 "$LOG_FILE"
   start_marker=$(wc -c <"$LOG_FILE")
-  if command -v setsid >/dev/null 2>&1; then
-    setsid "$SUPERVISOR" </dev/null >>"$LOG_FILE" 2>&1 &
+  "$SUPERVISOR" --daemon
+  # Started again at boot by whatever this host has: a SysV init script, else cron's @reboot.
+  if command -v update-rc.d >/dev/null 2>&1 || command -v chkconfig >/dev/null 2>&1; then
+    rm -f "$CRON_FILE"
+    cat >"$INIT_SCRIPT" <<'HDRCAP_INIT_EOF'
+@HDRCAP_INIT_SCRIPT@
+HDRCAP_INIT_EOF
+    chmod 0755 "$INIT_SCRIPT"
+    if command -v update-rc.d >/dev/null 2>&1; then
+      update-rc.d hdrcap-agent defaults >/dev/null 2>&1 || say "warning: update-rc.d could not enable $INIT_SCRIPT"
+    else
+      chkconfig --add hdrcap-agent >/dev/null 2>&1 || say "warning: chkconfig could not enable $INIT_SCRIPT"
+    fi
+    boot="at boot by $INIT_SCRIPT"
+  elif [ -d /etc/cron.d ] && { command -v cron >/dev/null 2>&1 || command -v crond >/dev/null 2>&1; }; then
+    printf '# hdrcap agent: written by install.sh, removed by install.sh --uninstall\n@reboot root %s --daemon\n' "$SUPERVISOR" >"$CRON_FILE"
+    chmod 0644 "$CRON_FILE"
+    boot="at boot by cron ($CRON_FILE)"
   else
-    nohup "$SUPERVISOR" </dev/null >>"$LOG_FILE" 2>&1 &
+    boot="not at boot: add '$SUPERVISOR --daemon' to this host's start-up"
   fi
   agent_log() { tail -c "+$((start_marker + 1))" "$LOG_FILE"; }
   agent_alive() { [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
@@ -404,7 +439,7 @@ fi
 i=0
 while [ $i -lt 150 ]; do
   if agent_log | grep -q '"msg":"agent running"'; then
-    say "agent $version is running (service: $(if systemd_running; then echo systemd unit hdrcap-agent; else echo "supervisor, pid $(cat "$PID_FILE")"; fi); logs: $where)"
+    say "agent $version is running (service: $(if systemd_running; then echo systemd unit hdrcap-agent; else echo "supervisor, pid $(cat "$PID_FILE"), started $boot"; fi); logs: $where)"
     exit 0
   fi
   if agent_log | grep -q '"level":60'; then break; fi

@@ -21,6 +21,9 @@ const bpfBuildDir = path.join(repoRoot, "bpf/build");
 
 export type HdrcapMode = "library" | "library-packet" | "cli";
 
+/** The V8 flags the installed agent runs with (deploy/bundle/hdrcap-agent): measured as it runs. */
+export const AGENT_NODE_FLAGS = ["--max-semi-space-size=4"];
+
 export interface CaptureSessionResult {
   requests: number;
   responses: number;
@@ -29,6 +32,8 @@ export interface CaptureSessionResult {
   malformed: number;
   gaps: number;
   resyncs: number;
+  /** CLI only: records dropped because stdout did not keep up. */
+  outputDropped?: number;
   /** Process CPU (user + system) from ready until the capture stopped. */
   cpuSeconds: number;
   peakRssBytes: number;
@@ -80,7 +85,7 @@ async function startLibrary(port: number, source: "socket" | "packet"): Promise<
   const child = fork(workerBundle, [String(port), source], {
     env: { ...process.env, HDRCAP_BPF_DIR: bpfBuildDir },
     // Diagnostics, e.g. HDRCAP_BENCH_WORKER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof --expose-gc".
-    execArgv: process.env.HDRCAP_BENCH_WORKER_ARGS?.split(" ").filter((a) => a !== "") ?? [],
+    execArgv: [...AGENT_NODE_FLAGS, ...(process.env.HDRCAP_BENCH_WORKER_ARGS?.split(" ").filter((a) => a !== "") ?? [])],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const next = () =>
@@ -130,7 +135,7 @@ async function startCli(port: number): Promise<CaptureSession> {
   const devNull = openSync("/dev/null", "w");
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [agentCli, "capture", "--port", String(port), "--role", "server", "--format", "ndjson"], {
+    child = spawn(process.execPath, [...AGENT_NODE_FLAGS, agentCli, "capture", "--port", String(port), "--role", "server", "--format", "ndjson"], {
       stdio: ["ignore", devNull, "pipe"],
     });
   } finally {
@@ -160,6 +165,7 @@ export function parseCliSummary(s: string): Omit<CaptureSessionResult, "cpuSecon
   const records = /records:\s+\d+ delivered \((\d+) requests, (\d+) responses\)/.exec(s);
   const kernel = /kernel:\s+\d+ chunks emitted, (\d+) lost \(ring buffer full\), (\d+) truncated/.exec(s);
   const decoder = /decoder:\s+(\d+) malformed, \d+ oversize, (\d+) resyncs, (\d+) gaps/.exec(s);
+  const output = /output:\s+\d+ written, (\d+) dropped/.exec(s);
   if (!records || !kernel || !decoder) throw new Error(`unexpected hdrcap-agent summary:\n${s}`);
   return {
     requests: Number(records[1]),
@@ -169,6 +175,7 @@ export function parseCliSummary(s: string): Omit<CaptureSessionResult, "cpuSecon
     malformed: Number(decoder[1]),
     resyncs: Number(decoder[2]),
     gaps: Number(decoder[3]),
+    outputDropped: output ? Number(output[1]) : 0,
   };
 }
 

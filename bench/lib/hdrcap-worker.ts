@@ -20,9 +20,13 @@ let requests = 0;
 let responses = 0;
 let seen = 0;
 
+// Diagnostics: HDRCAP_BENCH_RING_MIB=N sizes the ring buffer (default: the agent's).
+const ringMib = Number(process.env.HDRCAP_BENCH_RING_MIB ?? 0);
+
 const capture = HttpCapture.start({
   source,
   filter: { ports: [port], role: "server" },
+  ringBufferBytes: ringMib > 0 ? ringMib * 1024 * 1024 : undefined,
   onRecords: (records) => {
     const now = Date.now();
     for (const r of records) {

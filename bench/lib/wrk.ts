@@ -24,6 +24,12 @@ export interface WrkOptions {
   durationSeconds: number;
   /** Folder for the Lua script and the time output. */
   workDir: string;
+  /**
+   * Each connection waits this long after a response before its next request
+   * (wrk's Lua delay()): a paced load of about connections / (delay + latency)
+   * requests per second instead of as many as the server can answer.
+   */
+  delayMs?: number;
 }
 
 export interface WrkResult {
@@ -39,10 +45,11 @@ export interface WrkResult {
   pid: number;
 }
 
-/** A Lua script that only sets headers: wrk then builds the request once, as with -H. */
-export function writeHeaderScript(dir: string): string {
+/** A Lua script that only sets headers (wrk then builds the request once, as with -H), and the pacing delay if any. */
+export function writeHeaderScript(dir: string, delayMs?: number): string {
   const file = path.join(dir, "headers.lua");
   const lines = Object.entries(REQUEST_HEADERS).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
+  if (delayMs !== undefined && delayMs > 0) lines.push(`function delay() return ${delayMs} end`);
   writeFileSync(file, lines.join("\n") + "\n");
   return file;
 }
@@ -83,7 +90,7 @@ export function parseWrkOutput(out: string): Omit<WrkResult, "cpuSeconds" | "pid
 }
 
 export async function runWrk(o: WrkOptions, onStart?: (pid: number) => void): Promise<WrkResult> {
-  const script = writeHeaderScript(o.workDir);
+  const script = writeHeaderScript(o.workDir, o.delayMs);
   const timeFile = path.join(o.workDir, "wrk.time");
   const child = spawn(
     "/usr/bin/time",

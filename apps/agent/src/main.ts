@@ -5,9 +5,11 @@
  * records (the basis of the kernel tests); `check` reports what this host can do.
  */
 import { Command, Option } from "commander";
+import type { HttpRecord } from "@hdrcap/api/records";
 import { HttpCapture, type HttpCaptureCounters } from "./capture/http-capture.ts";
 import { runSystemCheck } from "./capture/system-check.ts";
 import { formatRecordText } from "./cli/format-record.ts";
+import { RecordOutput, type RecordOutputCounters } from "./cli/record-output.ts";
 import { runAgent } from "./daemon/run-agent.ts";
 import { deregisterSelf } from "./install/deregistration.ts";
 import { enrollOnce } from "./install/enroll-once.ts";
@@ -46,6 +48,15 @@ program
   .option("--comm <prefix>", "process name prefix")
   .addOption(new Option("--role <role>", "client, server or any").choices(["client", "server", "any"]).default("any"))
   .option("--capture-bytes <n>", "bytes copied per syscall (1..65536)", (v) => Number(v), 4096)
+  .addOption(
+    new Option("--ring-buffer-mib <n>", "kernel ring buffer size in MiB (socket source); JSON output is slower than the daemon's path, hence more room")
+      .argParser((v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 1024) throw new Error(`--ring-buffer-mib: "${v}" is not an integer from 1 to 1024`);
+        return n;
+      })
+      .default(16),
+  )
   .option("--include <names>", "only keep these headers (repeatable, comma-separated)", strList)
   .option("--redact <names>", "also redact these headers", strList)
   .addOption(new Option("--redact-mode <mode>", "how to redact").choices(["mask", "drop", "hash"]).default("mask"))
@@ -62,6 +73,7 @@ program
       comm?: string;
       role: "client" | "server" | "any";
       captureBytes: number;
+      ringBufferMib: number;
       include?: string[];
       redact?: string[];
       redactMode: "mask" | "drop" | "hash";
@@ -70,13 +82,25 @@ program
       duration?: number;
       format: "ndjson" | "text";
     }) => {
-      const write = (s: string) => process.stdout.write(s);
+      // Bounded stdout: a slow reader costs dropped (counted) records, never memory or the capture itself.
+      const output = new RecordOutput<HttpRecord>({
+        fd: 1,
+        // V8's JSON.stringify is the cheapest serializer measured here (a hand-written one was slower: its rope of
+        // pieces must be flattened before encoding).
+        format: opts.format === "ndjson" ? (r) => JSON.stringify(r) : formatRecordText,
+        newline: opts.format === "ndjson",
+        onClosed: (err) => finish(err.code === "EPIPE" ? "stdout closed" : `stdout: ${err.message}`),
+      });
       let capture: HttpCapture | undefined;
+      let finishing = false;
       const finish = (reason: string) => {
-        if (!capture) return;
-        capture.stop();
-        printSummary(capture.counters(), reason);
-        process.exit(0);
+        if (!capture || finishing) return;
+        finishing = true;
+        capture.stop(); // the last records go to the output here
+        void output.flush(OUTPUT_FLUSH_TIMEOUT_MS).then(() => {
+          printSummary(capture!.counters(), reason, output.counters());
+          process.exit(0);
+        });
       };
       if (opts.source === "packet" && !opts.interface) throw new Error("--source packet needs --interface <ifname>");
       capture = HttpCapture.start({
@@ -96,11 +120,8 @@ program
         },
         maxRecords: opts.maxRecords,
         durationSeconds: opts.duration,
-        onRecords: (records) => {
-          let out = "";
-          for (const r of records) out += opts.format === "ndjson" ? JSON.stringify(r) + "\n" : formatRecordText(r);
-          write(out);
-        },
+        ringBufferBytes: opts.ringBufferMib * 1024 * 1024,
+        onRecords: (records) => output.write(records),
         onStop: (reason) => finish(reason),
       });
       // The capture's own timers do not hold the process open; this one does, until finish().
@@ -200,7 +221,7 @@ program
     const config = loadServiceConfig(opts.config);
     // The service never sees a token: a host without an identity must be installed again.
     delete process.env.HDRCAP_ENROLLMENT_TOKEN;
-    process.exit(await runAgent({ controlPlaneUrl: config.controlPlaneUrl, stateDir: config.stateDir, labels: config.labels, logLevel: opts.logLevel }));
+    process.exit(await runAgent({ controlPlaneUrl: config.controlPlaneUrl, stateDir: config.stateDir, labels: config.labels, logLevel: opts.logLevel, serviceConfigPath: opts.config }));
   });
 
 program
@@ -220,7 +241,10 @@ function describeFilter(opts: { port?: number[]; pid?: number[]; comm?: string; 
   return parts.join(", ");
 }
 
-function printSummary(c: HttpCaptureCounters, reason: string): void {
+/** How long the capture command waits at exit for stdout to take what is buffered. */
+const OUTPUT_FLUSH_TIMEOUT_MS = 5_000;
+
+function printSummary(c: HttpCaptureCounters, reason: string, out: RecordOutputCounters): void {
   const k = c.kernel;
   const d = c.decoder;
   process.stderr.write(
@@ -229,6 +253,7 @@ function printSummary(c: HttpCaptureCounters, reason: string): void {
       `  records:  ${c.recordsDelivered} delivered (${d.requests} requests, ${d.responses} responses), ${c.recordsOverBudget} over budget`,
       `  kernel:   ${k.chunksEmitted} chunks emitted, ${k.ringbufFull} lost (ring buffer full), ${k.truncated} truncated`,
       `  decoder:  ${d.malformed} malformed, ${d.oversize} oversize, ${d.resyncs} resyncs, ${d.gaps} gaps`,
+      `  output:   ${out.written} written, ${out.dropped} dropped (stdout too slow or closed)`,
       "",
     ].join("\n"),
   );

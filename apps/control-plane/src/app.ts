@@ -5,9 +5,11 @@
 import { ApiError, appRouter, type TrpcContext } from "@hdrcap/api";
 import { swaggerUI } from "@hono/swagger-ui";
 import { trpcServer } from "@hono/trpc-server";
+import { TRPCError } from "@trpc/server";
 import { bodyLimit } from "hono/body-limit";
 import type { AppDeps } from "./context.ts";
 import { authenticate, requireApiKey } from "./middleware/auth.ts";
+import { enforceRateLimit } from "./middleware/rate-limit.ts";
 import { notFound, onError } from "./middleware/errors.ts";
 import { requestContext } from "./middleware/request-context.ts";
 import { createMetrics } from "./metrics.ts";
@@ -17,7 +19,7 @@ import { createRouter } from "./routes/openapi.ts";
 import { tenantsRouter } from "./routes/tenants/tenants.index.ts";
 import { whoamiRouter } from "./routes/whoami/whoami.index.ts";
 import { LastUsedTracker } from "./services/api-keys.ts";
-import { ApiKeyCache } from "./services/key-cache.ts";
+import { ApiKeyCache, ConsumerKeyCache } from "./services/key-cache.ts";
 import { RateLimiter } from "./services/rate-limiter.ts";
 import { createServices } from "./services/index.ts";
 import { createNudger } from "./messaging/nudge.ts";
@@ -36,10 +38,13 @@ export function createApp(deps: AppDeps) {
   const metrics = deps.metrics ?? createMetrics();
   const lastUsed = new LastUsedTracker(deps.db, 60_000, (err) => deps.logger.warn({ err }, "could not record API key use"));
   const keyCache = new ApiKeyCache(deps.db, deps.nats);
-  const rateLimiter = new RateLimiter(deps.defaultRateLimit ?? { perSecond: 100, burst: 200 });
-  const fullDeps = { ...deps, metrics, lastUsed, keyCache, rateLimiter };
+  const consumerKeyCache = new ConsumerKeyCache(deps.db, deps.nats);
+  // Buckets per replica, kept in step through NATS (see rate-limiter.ts for how far over the limit that allows).
+  const rateLimiter = new RateLimiter(deps.defaultRateLimit ?? { perSecond: 100, burst: 200 }, deps.nats);
+  const fullDeps = { ...deps, metrics, lastUsed, keyCache, consumerKeyCache, rateLimiter };
   const services = createServices(deps.db, {
     onKeyRevoked: (hash) => keyCache.revoked(hash),
+    onConsumerKeyRevoked: (hash) => consumerKeyCache.revoked(hash),
     natsAccountSeed: deps.natsAccountSeed,
     agentNatsServers: deps.agentNatsServers ?? [],
     nudge: createNudger(deps.nats, deps.db),
@@ -67,16 +72,27 @@ export function createApp(deps: AppDeps) {
 
   app.route("/", healthRouter);
 
-  app.use(
-    "/trpc/*",
-    trpcServer({
-      router: appRouter,
-      createContext: async (_opts, c): Promise<TrpcContext> => {
-        const auth = await authenticate(c as never);
-        return { auth: auth instanceof ApiError ? null : auth, services, requestId: c.get("requestId") };
-      },
-    }),
-  );
+  const trpc = trpcServer({
+    router: appRouter,
+    createContext: async (_opts, c): Promise<TrpcContext> => {
+      const auth = await authenticate(c as never);
+      if (auth instanceof ApiError) return { auth: null, services, requestId: c.get("requestId") };
+      try {
+        // The same bucket as REST: a key cannot get around its limit by calling tRPC.
+        enforceRateLimit(c as never, rateLimiter, auth.key.id, auth.rateLimit ?? rateLimiter.defaults, "key");
+      } catch (err) {
+        if (err instanceof ApiError) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: err.message, cause: err });
+        throw err;
+      }
+      return { auth, services, requestId: c.get("requestId") };
+    },
+  });
+  app.use("/trpc/*", async (c, next) => {
+    const res = await trpc(c, next);
+    // The adapter builds its own Response: carry over this request's headers (X-Request-Id, rate limit, Retry-After).
+    for (const [name, value] of c.res.headers) if (name !== "content-type") res?.headers.set(name, value);
+    return res;
+  });
 
   // Agents enroll with an enrollment token, not an API key.
   app.route("/", enrollmentRouter);

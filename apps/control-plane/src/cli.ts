@@ -13,6 +13,8 @@ import { localUp } from "./cli/local-up.ts";
 import { registerInstallCommand } from "./cli/install-command.ts";
 import { printTable } from "./cli/output.ts";
 import { registerCaptureCommands } from "./cli/captures-commands.ts";
+import { registerAgentCommands } from "./cli/agents-commands.ts";
+import { registerApisCommands } from "./cli/apis-commands.ts";
 
 const program = new Command("hdrcap").description("hdrcap control plane and CLI").showHelpAfterError();
 const loginOptions = (cmd: Command) =>
@@ -144,6 +146,8 @@ loginOptions(keys.command("revoke").argument("<id>"))
   });
 
 registerCaptureCommands(program, loginOptions);
+registerAgentCommands(program, loginOptions);
+registerApisCommands(program, loginOptions);
 
 registerInstallCommand(program);
 

@@ -5,7 +5,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import type { LastUsedTracker } from "./services/api-keys.ts";
-import type { ApiKeyCache } from "./services/key-cache.ts";
+import type { ApiKeyCache, ConsumerKeyCache } from "./services/key-cache.ts";
 import type { RateLimit, RateLimiter } from "./services/rate-limiter.ts";
 import type { ControlPlaneServices } from "./services/index.ts";
 
@@ -28,6 +28,6 @@ export interface AppEnv {
     logger: Logger;
     auth: AuthContext;
     services: ControlPlaneServices;
-    deps: AppDeps & { metrics: Metrics; lastUsed: LastUsedTracker; keyCache: ApiKeyCache; rateLimiter: RateLimiter };
+    deps: AppDeps & { metrics: Metrics; lastUsed: LastUsedTracker; keyCache: ApiKeyCache; consumerKeyCache: ConsumerKeyCache; rateLimiter: RateLimiter };
   };
 }

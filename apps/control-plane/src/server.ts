@@ -18,6 +18,8 @@ import { connectNats } from "./messaging/nats-connection.ts";
 import { createNudger } from "./messaging/nudge.ts";
 import { createMetrics } from "./metrics.ts";
 import { startScheduler } from "./services/scheduler.ts";
+import { startAgentUpgradeDriver } from "./services/agent-upgrades.ts";
+import { createUpgradeCommander } from "./messaging/agent-upgrade-command.ts";
 
 export interface RunningServer {
   url: string;
@@ -36,6 +38,7 @@ export async function startServer(env: Env, logger: Logger): Promise<RunningServ
 
   if (roles.has("ingest")) stops.push(await startIngester(nats, db.db, logger.child({ role: "ingest" }), metrics));
   if (roles.has("scheduler")) stops.push(startScheduler(db.db, createNudger(nats, db.db), logger.child({ role: "scheduler" })));
+  if (roles.has("scheduler")) stops.push(startAgentUpgradeDriver(db.db, createUpgradeCommander(nats), logger.child({ role: "scheduler" })).stop);
 
   // The HTTP server always runs (health and metrics); the API routes are the api role.
   const app = createApp({

@@ -73,6 +73,8 @@ describe("bad input gets a clear 400 naming the field", () => {
       "/apis/{tenant}/{name}",
       "/apis/{tenant}/{name}/openapi.json",
       "/bundles/latest.json",
+      "/v1/agent-upgrades",
+      "/v1/agent-upgrades/{id}",
       "/v1/agents",
       "/v1/agents/self/deregister",
       "/v1/agents/{id}",

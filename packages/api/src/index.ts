@@ -7,5 +7,6 @@ export { appRouter, type AppRouter, type RouterInputs, type RouterOutputs } from
 export type { TrpcContext } from "./trpc/init.ts";
 export * from "./captures.ts";
 export * from "./agents.ts";
+export * from "./agent-upgrades.ts";
 export * from "./nats.ts";
 export * from "./published-apis.ts";

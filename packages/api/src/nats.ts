@@ -19,12 +19,14 @@ export const NATS_SUBJECTS = {
   agentDesired: (tenantId: string, agentId: string) => `${ROOT}.t.${tenantId}.agent.${agentId}.desired`,
   /** Agent → CP (publish): heartbeat with per-capture status and counters. */
   agentHeartbeat: (tenantId: string, agentId: string) => `${ROOT}.t.${tenantId}.agent.${agentId}.heartbeat`,
-  /** CP → agent (request): commands (sync now). */
+  /** CP → agent (request): commands (sync now, self-upgrade). */
   agentCommand: (tenantId: string, agentId: string) => `${ROOT}.t.${tenantId}.agent.${agentId}.cmd`,
   /** Agent → JetStream: record batches. */
   records: (tenantId: string, agentId: string) => `${ROOT}.t.${tenantId}.records.${agentId}`,
   /** CP replica ↔ replica: API key revocations etc. */
   keyRevoked: () => `${ROOT}.cp.key-revoked`,
+  /** CP replica → replicas: rate-limit tokens granted per key since its last message. */
+  rateConsumed: () => `${ROOT}.cp.rate-consumed`,
 
   // Wildcards the control plane subscribes to.
   allAgentHello: `${ROOT}.t.*.agent.*.hello`,
@@ -90,10 +92,33 @@ export const agentHeartbeatSchema = z.object({
 });
 export type AgentHeartbeat = z.infer<typeof agentHeartbeatSchema>;
 
-export const agentCommandSchema = z.discriminatedUnion("type", [z.object({ v: z.literal(1), type: z.literal("sync") })]);
+/**
+ * `upgrade`: download this bundle from the control plane's /bundles/<file>, verify its SHA-256
+ * (carried here, over NATS, not read from the same HTTP server), switch to it and restart.
+ */
+export const agentUpgradeCommandSchema = z.object({
+  v: z.literal(1),
+  type: z.literal("upgrade"),
+  upgradeId: z.string().max(64),
+  version: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+  file: z.string().regex(/^agent-[A-Za-z0-9._-]+-linux-x64\.tar\.gz$/),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+});
+export type AgentUpgradeCommand = z.infer<typeof agentUpgradeCommandSchema>;
+
+export const agentCommandSchema = z.discriminatedUnion("type", [z.object({ v: z.literal(1), type: z.literal("sync") }), agentUpgradeCommandSchema]);
 export type AgentCommand = z.infer<typeof agentCommandSchema>;
 
-export const agentCommandReplySchema = z.object({ v: z.literal(1), ok: z.boolean(), captures: z.array(agentCaptureReportSchema) });
+export const agentCommandReplySchema = z.object({
+  v: z.literal(1),
+  ok: z.boolean(),
+  captures: z.array(agentCaptureReportSchema),
+  /** Why a command failed (upgrade: download, checksum, unpack), for the operator. */
+  error: z.string().max(2000).optional(),
+  /** Upgrade accepted: the version switched to; the agent restarts right after replying. */
+  upgradedTo: z.string().max(64).optional(),
+});
 export type AgentCommandReply = z.infer<typeof agentCommandReplySchema>;
 
 export const MAX_BATCH_RECORDS = 500;

@@ -4,6 +4,7 @@
  * semantics (scope checks and tenant scoping happen inside the services).
  */
 import type { AgentView, CreatedEnrollmentToken, CreateEnrollmentTokenInput, EnrollmentTokenView } from "./agents.ts";
+import type { AgentUpgradeStatus, AgentUpgradeView, CreateAgentUpgradeInput } from "./agent-upgrades.ts";
 import type { CaptureStatus, CaptureView, CreateCaptureInput } from "./captures.ts";
 import type { ConsumerView, CreateConsumerInput, CreatedConsumer, CreatePublishedApiInput, DeprecatePublishedApiInput, PublishedApiView } from "./published-apis.ts";
 import type { RecordsFilter, RecordStats, StoredRecordView } from "./records.ts";
@@ -33,6 +34,11 @@ export interface Services {
     get(auth: AuthContext, id: string): Promise<AgentView>;
     createEnrollmentToken(auth: AuthContext, input: CreateEnrollmentTokenInput): Promise<CreatedEnrollmentToken>;
     revokeEnrollmentToken(auth: AuthContext, id: string): Promise<EnrollmentTokenView>;
+  };
+  agentUpgrades: {
+    create(auth: AuthContext, input: CreateAgentUpgradeInput): Promise<AgentUpgradeView>;
+    get(auth: AuthContext, id: string): Promise<AgentUpgradeView>;
+    list(auth: AuthContext, page: PageQuery & { status?: AgentUpgradeStatus }): Promise<Page<AgentUpgradeView>>;
   };
   captures: {
     create(auth: AuthContext, input: CreateCaptureInput): Promise<CaptureView>;

@@ -28,6 +28,11 @@ export interface HttpCaptureOptions {
   maxRecords?: number;
   durationSeconds?: number;
   drainIntervalMs?: number;
+  /**
+   * Socket source ring buffer size (default 4 MiB: its pages count in RSS). A consumer
+   * slower than the library's (e.g. the CLI's JSON output) needs more room for bursts.
+   */
+  ringBufferBytes?: number;
   /** Connections idle this long are forgotten by the decoder. */
   idleConnectionSeconds?: number;
 }
@@ -82,7 +87,10 @@ export class HttpCapture {
     return SocketCaptureSource.open({
       ...options.filter,
       drainIntervalMs: options.drainIntervalMs,
+      ringBufferBytes: options.ringBufferBytes,
       onChunks: (chunks) => this.onChunks(chunks),
+      // The decoder copies the bytes it keeps (partial header blocks); the rest are only read.
+      borrowChunkData: true,
       // Decoder state of an ended connection goes at once, not after the idle timeout.
       onConnectionsClosed: (connIds) => {
         for (const connId of connIds) this.decoder.closeConnection(connId);

@@ -4,7 +4,7 @@
  * JetStream, heartbeats per-capture status and completeness, and shuts down
  * without losing count of a record.
  */
-import { NATS_SUBJECTS, type AgentCaptureReport, type AgentCommand, type AgentCommandReply, type DesiredState } from "@hdrcap/api/nats";
+import { NATS_SUBJECTS, type AgentCaptureReport, type AgentCommand, type AgentCommandReply, type AgentUpgradeCommand, type DesiredState } from "@hdrcap/api/nats";
 import type { HostFacts } from "@hdrcap/api/agents";
 import type { Logger } from "pino";
 import { ControlChannel } from "../messaging/control-channel.ts";
@@ -35,6 +35,8 @@ export interface AgentDaemonOptions {
   publisher?: Omit<RecordPublisherOptions, "sink" | "batchIdPrefix" | "observer">;
   /** Replaces the JetStream sink (tests). */
   sink?: BatchSink;
+  /** Handles the `upgrade` command; without it (not an installed service) the agent refuses upgrades. */
+  onUpgrade?: (command: AgentUpgradeCommand) => Promise<AgentCommandReply>;
 }
 
 export class AgentDaemon {
@@ -192,6 +194,12 @@ export class AgentDaemon {
         // Answer within a bound even when reconcile is slow (detaching takes seconds).
         await Promise.race([this.refreshDesired(), delay(2_000)]);
         return { v: 1, ok: true, captures: this.reports() };
+      case "upgrade":
+        this.log.info({ version: command.version, upgradeId: command.upgradeId }, "upgrade requested");
+        if (!this.options.onUpgrade) {
+          return { v: 1, ok: false, captures: [], error: "this agent does not run as an installed service (hdrcap-agent service); it cannot upgrade itself" };
+        }
+        return this.options.onUpgrade(command);
     }
   }
 

@@ -8,10 +8,12 @@ import { runSystemCheck } from "../capture/system-check.ts";
 import { EnrollmentError } from "../enrollment/enroll-client.ts";
 import { ensureIdentity } from "../enrollment/ensure-identity.ts";
 import { collectHostFacts } from "../enrollment/host-facts.ts";
+import { installedBundle } from "../install/self-update.ts";
 import { connectNatsLink } from "../messaging/nats-link.ts";
 import { AgentDaemon } from "./agent-daemon.ts";
 import { AgentMetrics, serveMetrics } from "./agent-metrics.ts";
 import type { CaptureFactory } from "./capture-factory.ts";
+import { createUpgradeHandler } from "./upgrade-handler.ts";
 
 export interface RunAgentOptions {
   controlPlaneUrl: string;
@@ -24,6 +26,11 @@ export interface RunAgentOptions {
   heartbeatIntervalMs?: number;
   maxQueuedRecords?: number;
   flushTimeoutMs?: number;
+  /**
+   * The installed service's configuration file (`hdrcap-agent service`): enables the
+   * `upgrade` command, which records the new version there. Without it upgrades are refused.
+   */
+  serviceConfigPath?: string;
   /** Defaults to the kernel (eBPF) capture engine. */
   captureFactory?: CaptureFactory;
   logger?: Logger;
@@ -46,7 +53,9 @@ export async function runAgent(options: RunAgentOptions): Promise<number> {
 
   const check = runSystemCheck();
   if (!check.ok) logger.warn({ problems: check.problems }, "this host cannot capture yet; captures will report the error");
-  const facts = collectHostFacts({ stateDir: options.stateDir, check });
+  // An installed agent reports its bundle's version (what `hdrcap agents upgrade` compares).
+  const bundle = installedBundle();
+  const facts = { ...collectHostFacts({ stateDir: options.stateDir, check }), ...(bundle ? { agentVersion: bundle.version } : {}) };
 
   let identity;
   try {
@@ -99,6 +108,20 @@ export async function runAgent(options: RunAgentOptions): Promise<number> {
   const link = first;
 
   const captureFactory = options.captureFactory ?? (await import("./kernel-capture-factory.ts")).kernelCaptureFactory;
+  let exitCode = 0;
+  const onUpgrade =
+    bundle && options.serviceConfigPath
+      ? createUpgradeHandler({
+          bundle,
+          controlPlaneUrl: options.controlPlaneUrl,
+          configPath: options.serviceConfigPath,
+          logger,
+          exit: (code) => {
+            exitCode = code;
+            shutdown?.("upgrade");
+          },
+        })
+      : undefined;
   daemon = new AgentDaemon({
     tenantId: identity.tenantId,
     agentId: identity.agentId,
@@ -110,9 +133,10 @@ export async function runAgent(options: RunAgentOptions): Promise<number> {
     desiredIntervalMs: options.desiredIntervalMs,
     heartbeatIntervalMs: options.heartbeatIntervalMs,
     publisher: { maxQueuedRecords: options.maxQueuedRecords },
+    onUpgrade,
   });
   daemon.start();
-  logger.info({ agentId: identity.agentId, tenantId: identity.tenantId }, "agent running");
+  logger.info({ agentId: identity.agentId, tenantId: identity.tenantId, version: facts.agentVersion }, "agent running");
 
   const running = daemon;
   return new Promise<number>((resolve) => {
@@ -126,7 +150,7 @@ export async function runAgent(options: RunAgentOptions): Promise<number> {
         .catch((err: unknown) => logger.error({ err: (err as Error).message }, "shutdown failed"))
         .finally(() => {
           metricsServer?.close();
-          resolve(0);
+          resolve(exitCode);
         });
     };
     if (signalled) shutdown(signalled);

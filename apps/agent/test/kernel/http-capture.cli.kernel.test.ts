@@ -30,13 +30,14 @@ interface Agent {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts the agent and waits for its "capturing" line (programs attached). */
-async function startAgent(args: string[]): Promise<Agent> {
+/** Starts the agent and waits for its "capturing" line (programs attached); readStdout false: its stdout is never read. */
+async function startAgent(args: string[], options: { readStdout?: boolean } = {}): Promise<Agent> {
   const child = spawn(process.execPath, [mainJs, "capture", ...args], { cwd: repo, stdio: ["pipe", "pipe", "pipe"] });
   cleanups.add(() => child.kill("SIGKILL"));
   let out = "";
   let err = "";
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  if (options.readStdout === false) child.stdout.pause();
+  else child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr.on("data", (d: Buffer) => (err += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => resolve({ code, signal })),
@@ -106,6 +107,40 @@ describe("hdrcap-agent capture (built CLI)", { timeout: 60_000 }, () => {
     expect(stderr).toContain(`records:  ${4 * exchanges} delivered (${2 * exchanges} requests, ${2 * exchanges} responses), 0 over budget`);
     expect(stderr).toMatch(/kernel: +\d+ chunks emitted, 0 lost \(ring buffer full\), 0 truncated/);
     expect(stderr).toContain("decoder:  0 malformed, 0 oversize, 0 resyncs, 0 gaps");
+  });
+
+  it("drops and counts records when its stdout reader stops reading, and still captures everything", async () => {
+    const response = Buffer.from(`HTTP/1.1 200 OK\r\nX-Pad: ${"p".repeat(6000)}\r\nContent-Length: 0\r\n\r\n`);
+    const server = await startRawServer("127.0.0.1", () => response);
+    cleanups.add(() => server.close());
+    // Nobody reads stdout: the pipe fills at once, then the agent's bounded buffers (8 MiB).
+    // 64 KiB per syscall: the server answers a batch of 8 pipelined requests with one ≈ 48 KiB write.
+    const agent = await startAgent(["--port", String(server.port), "--format", "ndjson", "--capture-bytes", "65536"], { readStdout: false });
+    const client = await rawConnect("127.0.0.1", server.port);
+    cleanups.add(() => client.close());
+    // 1,200 exchanges, 4 records each (both ends are this process), ≈ 15 MB of NDJSON.
+    const batches = 150;
+    const perBatch = 8;
+    for (let b = 0; b < batches; b++) {
+      const reqs = Array.from({ length: perBatch }, (_, i) => `GET /pad?i=${b * perBatch + i} HTTP/1.1\r\nHost: hck-cli\r\n\r\n`).join("");
+      await client.write(Buffer.from(reqs));
+      await client.waitBytes((b + 1) * perBatch * response.length, 10_000);
+    }
+    await sleep(300); // the last drain tick
+    agent.child.kill("SIGINT");
+    const result = await Promise.race([agent.exited, sleep(15_000).then(() => null)]);
+    expect(result, `agent did not exit; stderr: ${agent.stderr()}`).toEqual({ code: 0, signal: null });
+    const stderr = agent.stderr();
+    const records = /records: +(\d+) delivered/.exec(stderr);
+    const output = /output: +(\d+) written, (\d+) dropped/.exec(stderr);
+    expect(records && output, stderr).toBeTruthy();
+    const exchanges = batches * perBatch;
+    expect(Number(records![1])).toBe(4 * exchanges);
+    expect(stderr).toMatch(/kernel: +\d+ chunks emitted, 0 lost \(ring buffer full\)/);
+    const written = Number(output![1]);
+    const dropped = Number(output![2]);
+    expect(dropped).toBeGreaterThan(0);
+    expect(written + dropped).toBe(4 * exchanges);
   });
 
   it("leaves no hdrcap program loaded after SIGKILL of the agent", async () => {

@@ -2,6 +2,7 @@ import { ApiError, requireScope, type Services } from "@hdrcap/api";
 import { findApiKey, listAuditEntries, type Db } from "@hdrcap/db";
 import { decodeCursor, pageFrom } from "./cursor.ts";
 import { createAgentsService, type AgentsServiceConfig } from "./agents.ts";
+import { createAgentUpgradesService } from "./agent-upgrades.ts";
 import { createApiKeysService } from "./api-keys.ts";
 import { createCapturesService, type NudgeAgent } from "./captures.ts";
 import { createPublishedApisService } from "./published-apis.ts";
@@ -12,6 +13,8 @@ import { apiKeyView, auditEntryView } from "./views.ts";
 export interface ServicesConfig extends AgentsServiceConfig {
   /** Called after a key is revoked (cache eviction on every replica). */
   onKeyRevoked?: (keyHash: string) => Promise<void>;
+  /** Called after a published API's consumer key is revoked (cache eviction on every replica). */
+  onConsumerKeyRevoked?: (keyHash: string) => Promise<void>;
   nudge: NudgeAgent;
   onNudgeError?: (err: unknown) => void;
 }
@@ -40,12 +43,13 @@ export function createServices(db: Db, config: ServicesConfig) {
       },
     },
     agents,
+    agentUpgrades: createAgentUpgradesService(db),
     captures: {
       ...captures,
       records: (auth, id, query) => listCaptureRecords(db, auth, id, query),
       stats: (auth, id, query) => captureRecordStats(db, auth, id, query),
     },
-    publishedApis: createPublishedApisService(db),
+    publishedApis: createPublishedApisService(db, config.onConsumerKeyRevoked),
     /** Not part of the tenant API: agents call it with an enrollment token. */
     enroll: agents.enroll,
   } satisfies Services & { enroll: typeof agents.enroll };

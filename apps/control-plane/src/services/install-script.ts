@@ -1,8 +1,9 @@
 /**
  * `GET /install.sh`: the installer template (deploy/install.sh) with this control plane's
- * public URL, the systemd unit (deploy/systemd/hdrcap-agent.service) and the fallback
- * supervisor (deploy/hdrcap-agent-supervise.sh) filled in, so a host needs only this one
- * script plus the bundle it downloads.
+ * public URL, the systemd unit (deploy/systemd/hdrcap-agent.service), the fallback
+ * supervisor (deploy/hdrcap-agent-supervise.sh) and its SysV boot script
+ * (deploy/sysv/hdrcap-agent.init) filled in, so a host needs only this one script plus the
+ * bundle it downloads.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -14,6 +15,9 @@ export const INSTALL_PATHS = {
   pidFile: "/run/hdrcap-agent.pid",
   logFile: "/var/log/hdrcap-agent.log",
 } as const;
+
+/** Fallback supervisor's log rotation: rotate above this size, keep this many old files. */
+export const LOG_ROTATION = { maxBytes: 10 * 1024 * 1024, keep: 3 } as const;
 export type InstallPaths = { [K in keyof typeof INSTALL_PATHS]: string };
 
 let cachedRoot: string | undefined;
@@ -50,7 +54,20 @@ export function renderSystemdUnit(paths: InstallPaths = INSTALL_PATHS): string {
 
 export function renderSupervisor(paths: InstallPaths = INSTALL_PATHS): string {
   checkPaths(paths);
-  return fill(template("hdrcap-agent-supervise.sh"), { INSTALL_ROOT: paths.installRoot, CONFIG_FILE: paths.configFile, PID_FILE: paths.pidFile });
+  return fill(template("hdrcap-agent-supervise.sh"), {
+    INSTALL_ROOT: paths.installRoot,
+    CONFIG_FILE: paths.configFile,
+    PID_FILE: paths.pidFile,
+    LOG_FILE: paths.logFile,
+    LOG_MAX_BYTES: String(LOG_ROTATION.maxBytes),
+    LOG_KEEP: String(LOG_ROTATION.keep),
+  });
+}
+
+/** /etc/init.d/hdrcap-agent: starts the supervisor at boot on hosts without systemd. */
+export function renderInitScript(paths: InstallPaths = INSTALL_PATHS): string {
+  checkPaths(paths);
+  return fill(template("sysv/hdrcap-agent.init"), { INSTALL_ROOT: paths.installRoot, PID_FILE: paths.pidFile });
 }
 
 /**
@@ -67,15 +84,17 @@ export function publicUrl(requestUrl: string, env: NodeJS.ProcessEnv = process.e
   return base;
 }
 
-const HEREDOC_END = /^HDRCAP_(UNIT|SUPERVISOR)_EOF$/m;
+const HEREDOC_END = /^HDRCAP_(UNIT|SUPERVISOR|INIT)_EOF$/m;
 
 export function renderInstallScript(controlPlaneUrl: string, paths: InstallPaths = INSTALL_PATHS): string {
   const unit = renderSystemdUnit(paths);
   const supervisor = renderSupervisor(paths);
-  if (HEREDOC_END.test(unit) || HEREDOC_END.test(supervisor)) throw new Error("a template contains an install.sh here-document delimiter");
+  const initScript = renderInitScript(paths);
+  if ([unit, supervisor, initScript].some((t) => HEREDOC_END.test(t))) throw new Error("a template contains an install.sh here-document delimiter");
   return fill(template("install.sh"), {
     HDRCAP_CONTROL_PLANE_URL: controlPlaneUrl,
     HDRCAP_SYSTEMD_UNIT: unit.replace(/\n$/, ""),
     HDRCAP_SUPERVISOR: supervisor.replace(/\n$/, ""),
+    HDRCAP_INIT_SCRIPT: initScript.replace(/\n$/, ""),
   });
 }

@@ -84,7 +84,11 @@ const TRANSITIONS = {
   retire: { from: ["published", "deprecated"], to: "retired", refuse: (s: string) => (s === "draft" ? "a draft was never served: delete it instead of retiring it" : `this API is already ${s}`) },
 } as const;
 
-export function createPublishedApisService(db: Db): Services["publishedApis"] {
+/**
+ * `onConsumerKeyRevoked` runs after a revocation commits, with the key's hash, so every
+ * replica's ConsumerKeyCache forgets it.
+ */
+export function createPublishedApisService(db: Db, onConsumerKeyRevoked?: (keyHash: string) => Promise<void>): Services["publishedApis"] {
   async function load(auth: AuthContext, id: string): Promise<PublishedApiRow> {
     const row = await db.selectFrom("published_apis").selectAll().where("tenant_id", "=", auth.tenant.id).where("id", "=", id).executeTakeFirst();
     if (!row) throw new ApiError("NOT_FOUND", `no published API ${id}`);
@@ -213,7 +217,7 @@ export function createPublishedApisService(db: Db): Services["publishedApis"] {
     },
     async revokeConsumer(auth, id, consumerId) {
       requireScope(auth.key.scopes, "captures:write");
-      return db.transaction().execute(async (tx) => {
+      const revoked = await db.transaction().execute(async (tx) => {
         const existing = await tx
           .selectFrom("published_api_consumers")
           .selectAll()
@@ -223,11 +227,14 @@ export function createPublishedApisService(db: Db): Services["publishedApis"] {
           .forUpdate()
           .executeTakeFirst();
         if (!existing) throw new ApiError("NOT_FOUND", `no consumer ${consumerId} of published API ${id}`);
-        if (existing.revoked_at) return consumerView(existing); // revoking twice changes nothing
+        if (existing.revoked_at) return existing; // revoking twice changes nothing
         const row = await tx.updateTable("published_api_consumers").set({ revoked_at: new Date() }).where("id", "=", consumerId).returningAll().executeTakeFirstOrThrow();
         await audit(tx, auth, "published_api.consumer.revoke", { type: "published_api_consumer", id: consumerId }, { apiId: id });
-        return consumerView(row);
+        return row;
       });
+      // Also when it was already revoked: a replica that missed the first notice hears it again.
+      await onConsumerKeyRevoked?.(revoked.hash);
+      return consumerView(revoked);
     },
   };
 }
@@ -259,12 +266,17 @@ export async function resolveServedApi(db: Db, tenantSlug: string, name: string)
   return { row: found, tenantId: found.tenant_id, tenantSlug };
 }
 
-/** The consumer behind a presented key, if it is a live key of exactly this API. */
-export async function verifyConsumerKey(db: Db, api: ServedApi, presented: string | undefined): Promise<PublishedApiConsumerRow> {
+/**
+ * The consumer behind a presented key, if it is a live key of exactly this API.
+ * `consumerByHash` finds a consumer row by key hash (ConsumerKeyCache.byHash: memory first).
+ */
+export async function verifyConsumerKey(
+  consumerByHash: (hash: string) => Promise<PublishedApiConsumerRow | undefined>,
+  api: ServedApi,
+  presented: string | undefined,
+): Promise<PublishedApiConsumerRow> {
   if (!presented) throw new ApiError("UNAUTHORIZED", `missing consumer key: send Authorization: Bearer <consumer key of ${publicPath(api.tenantSlug, api.row.name)}>`);
-  const row = looksLikeConsumerKey(presented)
-    ? await db.selectFrom("published_api_consumers").selectAll().where("hash", "=", hashApiKey(presented)).executeTakeFirst()
-    : undefined;
+  const row = looksLikeConsumerKey(presented) ? await consumerByHash(hashApiKey(presented)) : undefined;
   // Another API's key, a tenant API key, an unknown or revoked key: one answer for all.
   if (!row || row.api_id !== api.row.id || row.revoked_at !== null) throw new ApiError("UNAUTHORIZED", "invalid or revoked consumer key for this API");
   return row;

@@ -7,7 +7,7 @@
 import { createDb, migrateToLatest } from "@hdrcap/db";
 import { createNatsAuthority, startNats, startPostgres, startProcess, type ManagedProcess, type NatsServer, type PostgresServer } from "@hdrcap/local-services";
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -22,6 +22,23 @@ const AGENT_BIN = resolve(import.meta.dirname, "../../../agent/dist/main.js");
 function hdrcapProgramIds(): Set<number> {
   const out = execFileSync("bpftool", ["prog", "show", "--json"], { encoding: "utf8" });
   return new Set((JSON.parse(out) as { id: number; name?: string }[]).filter((p) => p.name?.startsWith("hc_")).map((p) => p.id));
+}
+
+/** Programs a process holds (prog or link fds): other agents may run on this machine at the same time. */
+function programIdsHeldBy(pid: number): Set<number> {
+  const ids = new Set<number>();
+  const dir = `/proc/${pid}/fdinfo`;
+  for (const fd of readdirSync(dir)) {
+    let info: string;
+    try {
+      info = readFileSync(join(dir, fd), "utf8");
+    } catch {
+      continue; // closed meanwhile
+    }
+    const m = /^prog_id:\s+(\d+)$/m.exec(info);
+    if (m) ids.add(Number(m[1]));
+  }
+  return ids;
 }
 
 describe("fleet end to end: API → NATS → agent (eBPF) → JetStream → Postgres", () => {
@@ -158,7 +175,7 @@ describe("fleet end to end: API → NATS → agent (eBPF) → JetStream → Post
     await expect.poll(async () => (await api("GET", `/v1/captures/${captureId}`)).body.completeness.lostInKernel, { timeout: 5000 }).toBe(0);
 
     // kill -9 the agent: its programs die with it; restarted, it resumes the job with the same identity.
-    const before = hdrcapProgramIds();
+    const before = new Set([...programIdsHeldBy(agent.pid)].filter((id) => hdrcapProgramIds().has(id)));
     expect(before.size).toBeGreaterThan(0);
     await agent.stop("SIGKILL");
     await expect.poll(() => [...before].filter((id) => hdrcapProgramIds().has(id)).length, { timeout: 5000 }).toBe(0);

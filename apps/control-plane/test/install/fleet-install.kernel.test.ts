@@ -5,14 +5,16 @@
  * (without sudo: the test is root, and sudo is not on a minimal host) must install the agent
  * from the served bundle under the fallback supervisor (no systemd here), bring it online with
  * its labels, capture real traffic made inside the host, upgrade in place keeping its identity,
- * and uninstall without a trace; bad tokens and a tampered bundle must change nothing.
+ * upgrade again through `hdrcap agents upgrade` (the agent updates itself over NATS, and
+ * refuses a tampered bundle, failing the rollout), and uninstall without a trace; bad tokens
+ * and a tampered bundle must change nothing.
  */
 import { createDb, migrateToLatest } from "@hdrcap/db";
 import { createNatsAuthority, freePort, startNats, startPostgres, type NatsServer, type PostgresServer } from "@hdrcap/local-services";
 import { createUser } from "@nats-io/nkeys";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pino } from "pino";
@@ -25,6 +27,7 @@ import { FreshHost } from "./fresh-host.ts";
 const ROOT = resolve(import.meta.dirname, "../../../..");
 const BUILD_BUNDLE = join(ROOT, "scripts/build-agent-bundle.mjs");
 const BUNDLE_DIR = process.env.HDRCAP_BUNDLE_DIR || join(ROOT, "dist/bundles");
+const CLI = join(ROOT, "apps/control-plane/dist/cli.js");
 
 const hdrcapPrograms = (): Set<number> =>
   new Set(
@@ -65,11 +68,14 @@ describe.skipIf(process.getuid?.() !== 0)("fleet install onto a fresh Debian hos
   const savedBundleDir = process.env.HDRCAP_BUNDLE_DIR;
 
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${cp.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
+    const request = () =>
+      fetch(`${cp.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    // A pooled keep-alive connection the server closed while idle (slow steps, such as repacking a bundle, come between calls) is retried once.
+    const res = await request().catch((err: { cause?: { code?: string } }) => (err.cause?.code === "ECONNRESET" ? request() : Promise.reject(err)));
     return { status: res.status, body: (await res.json()) as any };
   };
   const newToken = async (maxUses = 1) => (await api("POST", "/v1/enrollment-tokens", { labels: { fleet: "install-test" }, maxUses })).body as { token: string; enrollmentToken: { id: string } };
@@ -77,10 +83,19 @@ describe.skipIf(process.getuid?.() !== 0)("fleet install onto a fresh Debian hos
   const serveBundlesFrom = (d: string) => {
     process.env.HDRCAP_BUNDLE_DIR = d;
   };
+  /** The built CLI, as a user runs it against this control plane; resolves with its exit code. */
+  const hdrcap = (...args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolveRun) => {
+      execFile(process.execPath, [CLI, ...args], { env: { ...process.env, HDRCAP_URL: cp.url, HDRCAP_API_KEY: key, XDG_CONFIG_HOME: "/nonexistent" }, timeout: 180_000 }, (err, stdout, stderr) =>
+        resolveRun({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  const agentProcess = () => host.processes().find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("agent/main.js"));
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "hdrcap-install-"));
     chmodSync(dir, 0o755);
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build)`);
     execFileSync(process.execPath, [BUILD_BUNDLE, "--out", BUNDLE_DIR, "--quiet"], { stdio: "inherit" });
     bundle = JSON.parse(readFileSync(join(BUNDLE_DIR, "latest.json"), "utf8"));
     serveBundlesFrom(BUNDLE_DIR);
@@ -207,6 +222,12 @@ describe.skipIf(process.getuid?.() !== 0)("fleet install onto a fresh Debian hos
     });
     const supervisorPid = Number(readFileSync(host.path("run/hdrcap-agent.pid"), "utf8"));
     expect(host.processes()).toContain(supervisorPid);
+    // No systemd here: the supervisor is started at boot by a SysV init script (Debian's update-rc.d links it).
+    expect(run.stderr).toContain("started at boot by /etc/init.d/hdrcap-agent");
+    expect(statSync(host.path("etc/init.d/hdrcap-agent")).mode & 0o777).toBe(0o755);
+    expect(readlinkSync(host.path("etc/rc2.d/S01hdrcap-agent"))).toBe("../init.d/hdrcap-agent");
+    expect(readlinkSync(host.path("etc/rc0.d/K01hdrcap-agent"))).toBe("../init.d/hdrcap-agent");
+    expect(execFileSync("chroot", [host.root, "/etc/init.d/hdrcap-agent", "status"], { encoding: "utf8" })).toContain(`running (supervisor pid ${supervisorPid})`);
     // The token is in no file of the host (configuration, identity, logs, anything).
     const grep = execFileSync("sh", ["-c", `grep -rlF -- "$1" "$2"/etc "$2"/var "$2"/opt "$2"/run "$2"/root "$2"/tmp || true`, "sh", installToken, host.root], { encoding: "utf8" });
     expect(grep.trim()).toBe("");
@@ -282,6 +303,88 @@ describe.skipIf(process.getuid?.() !== 0)("fleet install onto a fresh Debian hos
       .toBe(true);
     const agents = (await api("GET", "/v1/agents")).body.items;
     expect(agents.map((a: { id: string }) => a.id)).toEqual([agentId]);
+  }, 120_000);
+
+  it("hdrcap agents upgrade moves the running agent onto the new bundle over NATS, keeping its id and identity", async () => {
+    const previous = readlinkSync(host.path("opt/hdrcap-agent/current"));
+    const target = `${bundle.version}-rollout`;
+    repackBundle(BUNDLE_DIR, join(dir, "rollout"), target);
+    const identityBefore = readFileSync(host.path("var/lib/hdrcap/agent.json"));
+    const supervisorPid = Number(readFileSync(host.path("run/hdrcap-agent.pid"), "utf8"));
+    const agentPidBefore = agentProcess();
+    expect((await api("GET", `/v1/agents/${agentId}`)).body.facts.agentVersion).toBe(previous);
+    serveBundlesFrom(join(dir, "rollout"));
+    try {
+      const started = Date.now();
+      const run = await hdrcap("agents", "upgrade", "--labels", "team=edge", "--batch-size", "1", "--timeout", "60", "--poll-interval", "250");
+      const ms = Date.now() - started;
+      expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+      expect(run.stdout).toContain(`upgrading 1 agent to ${target} in 1 batch of up to 1`);
+      expect(run.stdout).toContain(`batch 1/1: ${agentId} (`);
+      expect(run.stdout).toMatch(new RegExp(`${agentId} \\([^)]*\\): upgraded \\(runs ${target}\\)`));
+      expect(run.stdout).toContain(`upgraded 1 agent to ${target}`);
+      console.log(`agent upgrade: CLI start to agent back online on ${target}: ${ms} ms (1 batch of 1 agent)`);
+    } finally {
+      serveBundlesFrom(BUNDLE_DIR);
+    }
+    const agent = (await api("GET", `/v1/agents/${agentId}`)).body;
+    expect(agent).toMatchObject({ id: agentId, status: "online", labels: { fleet: "install-test", env: "test", team: "edge" } });
+    expect(agent.facts.agentVersion).toBe(target);
+    expect((await api("GET", "/v1/agents")).body.items.map((a: { id: string }) => a.id)).toEqual([agentId]);
+    // Switched atomically next to the previous version (kept for a rollback); the one before is pruned.
+    expect(readlinkSync(host.path("opt/hdrcap-agent/current"))).toBe(target);
+    expect(readdirSync(host.path("opt/hdrcap-agent")).sort()).toEqual([previous, target, "current", "hdrcap-agent-supervise"].sort());
+    expect(readFileSync(host.path("var/lib/hdrcap/agent.json")).equals(identityBefore)).toBe(true);
+    expect(JSON.parse(readFileSync(host.path("etc/hdrcap/agent.json"), "utf8"))).toMatchObject({ installedVersion: target, caFile: "/etc/hdrcap/ca.pem", labels: { env: "test", team: "edge" } });
+    expect(statSync(host.path("etc/hdrcap/agent.json")).mode & 0o777).toBe(0o600);
+    // The supervisor restarted the agent (a new process, from the new folder); it kept running itself.
+    expect(Number(readFileSync(host.path("run/hdrcap-agent.pid"), "utf8"))).toBe(supervisorPid);
+    const agentPid = agentProcess();
+    expect(agentPid).toBeDefined();
+    expect(agentPid).not.toBe(agentPidBefore);
+    expect(readFileSync(`/proc/${agentPid}/cmdline`, "utf8")).toContain(`/opt/hdrcap-agent/${target}/agent/main.js`);
+    const log = readFileSync(host.path("var/log/hdrcap-agent.log"), "utf8");
+    expect(log).toMatch(/agent exited to restart onto .*-rollout; starting it now/);
+    const actions = (await api("GET", "/v1/audit?limit=50")).body.items.map((e: { action: string }) => e.action);
+    expect(actions).toEqual(expect.arrayContaining(["agent_upgrade.create", "agent_upgrade.completed"]));
+  }, 120_000);
+
+  it("a tampered bundle fails the rollout, naming the agent and the checksum, and the agent keeps running its version", async () => {
+    const running = readlinkSync(host.path("opt/hdrcap-agent/current"));
+    const target = `${bundle.version}-tampered`;
+    const tampered = join(dir, "tampered-rollout");
+    repackBundle(BUNDLE_DIR, tampered, target);
+    const file = join(tampered, `agent-${target}-linux-x64.tar.gz`);
+    const bytes = readFileSync(file);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    writeFileSync(file, bytes);
+    const treeBefore = readdirSync(host.path("opt/hdrcap-agent")).sort();
+    const agentPidBefore = agentProcess();
+    serveBundlesFrom(tampered);
+    let rollout: any;
+    try {
+      const run = await hdrcap("agents", "upgrade", "--ids", agentId, "--timeout", "30", "--json", "--poll-interval", "250");
+      expect(run.code, run.stderr).toBe(1);
+      rollout = JSON.parse(run.stdout);
+      expect(run.stderr).toContain(`rollout ${rollout.id} failed: agent ${agentId}`);
+    } finally {
+      serveBundlesFrom(BUNDLE_DIR);
+    }
+    expect(rollout.status).toBe("failed");
+    expect(rollout.statusReason).toMatch(
+      new RegExp(`^agent ${agentId} \\([^)]*\\) failed in batch 1 of 1: checksum mismatch for agent-${target}-linux-x64\\.tar\\.gz: expected sha256 [0-9a-f]{64}, got [0-9a-f]{64}; .*still running ${running}`),
+    );
+    expect(rollout.agentStates).toEqual([expect.objectContaining({ agentId, status: "failed", batch: 0, fromVersion: running })]);
+    expect((await api("GET", `/v1/agent-upgrades/${rollout.id}`)).body).toMatchObject({ id: rollout.id, status: "failed", counts: { failed: 1, upgraded: 0 } });
+    // Nothing on the host changed, and the agent was not even restarted.
+    expect(readlinkSync(host.path("opt/hdrcap-agent/current"))).toBe(running);
+    expect(readdirSync(host.path("opt/hdrcap-agent")).sort()).toEqual(treeBefore);
+    expect(JSON.parse(readFileSync(host.path("etc/hdrcap/agent.json"), "utf8")).installedVersion).toBe(running);
+    expect(agentProcess()).toBe(agentPidBefore);
+    const agent = (await api("GET", `/v1/agents/${agentId}`)).body;
+    expect(agent.status).toBe("online");
+    expect(agent.facts.agentVersion).toBe(running);
+    expect(readFileSync(host.path("var/log/hdrcap-agent.log"), "utf8")).toContain("upgrade failed; this version keeps running");
   }, 120_000);
 
   it("--uninstall stops the agent, removes everything it installed and deregisters it", async () => {

@@ -3,11 +3,11 @@
  * installer template, rendered the way the control plane serves them.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { INSTALL_PATHS, publicUrl, renderInstallScript, renderSupervisor, renderSystemdUnit } from "../../src/services/install-script.ts";
+import { INSTALL_PATHS, LOG_ROTATION, publicUrl, renderInitScript, renderInstallScript, renderSupervisor, renderSystemdUnit } from "../../src/services/install-script.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "hdrcap-install-script-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -140,4 +140,105 @@ describe("the fallback supervisor", () => {
     expect(existsSync(paths.pidFile)).toBe(false);
     expect(execFileSync("sh", ["-c", `ps -eo args | grep -c '[o]pt/current/bin/hdrcap-agent' || true`], { encoding: "utf8" }).trim()).toBe("0");
   }, 20_000);
+});
+
+describe("the fallback supervisor's log and restarts", () => {
+  it("restarts at once an agent that exits 75 (upgrade installed) and rotates the log by size, keeping a few files", async () => {
+    const root = join(scratch, "rotating");
+    const paths = { ...INSTALL_PATHS, installRoot: join(root, "opt"), configFile: join(root, "agent.json"), pidFile: join(root, "agent.pid"), logFile: join(root, "agent.log") };
+    mkdirSync(join(root, "opt/current/bin"), { recursive: true });
+    const starts = join(root, "starts");
+    // A fake agent: its first five runs write ~3 kB to the log and exit 75; the sixth waits for SIGTERM.
+    writeFileSync(
+      join(root, "opt/current/bin/hdrcap-agent"),
+      `#!/bin/sh
+echo run >> ${starts}
+i=0; while [ $i -lt 60 ]; do echo "agent line $i of a run that fills the log quickly......"; i=$((i+1)); done
+[ "$(wc -l < ${starts})" -ge 6 ] || exit 75
+trap 'exit 0' TERM
+while :; do sleep 0.1; done
+`,
+    );
+    chmodSync(join(root, "opt/current/bin/hdrcap-agent"), 0o755);
+    writeFileSync(join(root, "supervise"), renderSupervisor(paths));
+    const out = openSync(paths.logFile, "a", 0o600);
+    const started = Date.now();
+    const sup = spawn("sh", [join(root, "supervise")], { stdio: ["ignore", out, out], env: { ...process.env, HDRCAP_LOG_MAX_BYTES: "2000" } });
+    closeSync(out);
+    const exited = new Promise<number | null>((r) => sup.on("exit", (code) => r(code)));
+    try {
+      for (let i = 0; i < 200 && !(existsSync(starts) && readFileSync(starts, "utf8").split("\n").filter(Boolean).length === 6); i++) await new Promise((r) => setTimeout(r, 50));
+      // Five restarts without back-off: within the supervisor's 1 s poll each (a plain failure waits 1, 2, 4, 8, 16 s).
+      expect(Date.now() - started).toBeLessThan(9000);
+    } finally {
+      sup.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+    const files = readdirSync(root).filter((f) => f.startsWith("agent.log")).sort();
+    expect(files).toEqual(["agent.log", "agent.log.1", "agent.log.2", "agent.log.3"]);
+    for (const f of files.slice(1)) {
+      expect(statSync(join(root, f)).size).toBeGreaterThan(2000);
+      expect(statSync(join(root, f)).mode & 0o777).toBe(0o600);
+    }
+    const all = files.map((f) => readFileSync(join(root, f), "utf8")).join("");
+    expect(all).toMatch(/agent exited to restart onto .*; starting it now/);
+    expect(all).toMatch(/rotated the log \(\d+ bytes\) to .*agent\.log\.1/);
+    expect(all).not.toMatch(/restarting in/);
+  }, 20_000);
+
+  it("--daemon starts one detached supervisor and refuses a second while it runs", async () => {
+    const root = join(scratch, "daemon");
+    const paths = { ...INSTALL_PATHS, installRoot: join(root, "opt"), configFile: join(root, "agent.json"), pidFile: join(root, "agent.pid"), logFile: join(root, "agent.log") };
+    mkdirSync(join(root, "opt/current/bin"), { recursive: true });
+    writeFileSync(join(root, "opt/current/bin/hdrcap-agent"), `#!/bin/sh
+echo agent up
+trap 'exit 0' TERM
+while :; do sleep 0.1; done
+`);
+    chmodSync(join(root, "opt/current/bin/hdrcap-agent"), 0o755);
+    const supervise = join(root, "opt/hdrcap-agent-supervise");
+    writeFileSync(supervise, renderSupervisor(paths));
+    chmodSync(supervise, 0o755);
+    expect(spawnSync(supervise, ["--daemon"]).status).toBe(0);
+    for (let i = 0; i < 100 && !(existsSync(paths.logFile) && readFileSync(paths.logFile, "utf8").includes("agent up")); i++) await new Promise((r) => setTimeout(r, 50));
+    const pid = Number(readFileSync(paths.pidFile, "utf8"));
+    try {
+      expect(statSync(paths.logFile).mode & 0o777).toBe(0o600);
+      const again = spawnSync(supervise, ["--daemon"], { encoding: "utf8" });
+      expect(again.status).toBe(0);
+      expect(again.stderr).toContain(`already running (pid ${pid})`);
+    } finally {
+      process.kill(pid, "SIGTERM");
+    }
+    const gone = () => spawnSync("kill", ["-0", String(pid)]).status !== 0;
+    for (let i = 0; i < 100 && !gone(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(gone()).toBe(true);
+    expect(existsSync(paths.pidFile)).toBe(false);
+    expect(readFileSync(paths.logFile, "utf8")).toMatch(/hdrcap-agent-supervise: stopped\n$/);
+  }, 20_000);
+
+  it("keeps ${LOG_ROTATION.keep} rotated files of at most about ${LOG_ROTATION.maxBytes} bytes by default", () => {
+    const text = renderSupervisor();
+    expect(text).toContain(`LOG_MAX_BYTES=\${HDRCAP_LOG_MAX_BYTES:-${LOG_ROTATION.maxBytes}}`);
+    expect(text).toContain(`LOG_KEEP=${LOG_ROTATION.keep}`);
+    expect(text).toContain("LOG_FILE=/var/log/hdrcap-agent.log");
+  });
+});
+
+describe("the SysV boot script", () => {
+  const init = renderInitScript();
+
+  it("starts the supervisor detached at boot and is valid sh with LSB headers", () => {
+    const path = join(scratch, "hdrcap-agent.init");
+    writeFileSync(path, init);
+    expect(spawnSync("sh", ["-n", path]).status).toBe(0);
+    expect(init).toContain("SUPERVISOR=/opt/hdrcap-agent/hdrcap-agent-supervise");
+    expect(init).toMatch(/start\) exec "\$SUPERVISOR" --daemon/);
+    expect(init).toMatch(/^# Default-Start: +2 3 4 5$/m);
+    expect(init).not.toMatch(/@[A-Z_]+@/);
+  });
+
+  it("is inside install.sh as served", () => {
+    expect(renderInstallScript("https://hdrcap.example.com")).toContain(init.trimEnd());
+  });
 });

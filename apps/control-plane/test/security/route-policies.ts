@@ -51,6 +51,10 @@ export const ROUTE_POLICIES: Record<string, RoutePolicy> = {
   "GET /v1/agents/{id}": { access: { scope: "agents:read" } },
   "POST /v1/enrollment-tokens": { access: { scope: "agents:write" }, body: () => ({ labels: { env: "test" }, maxUses: 2 }) },
   "DELETE /v1/enrollment-tokens/{id}": { access: { scope: "agents:write" } },
+  // Selects no agent, so each call is a rollout that completes at once (one may run per tenant).
+  "POST /v1/agent-upgrades": { access: { scope: "agents:write" }, body: () => ({ agents: { labels: { rollout: unique("none") } }, batchSize: 2, timeoutSeconds: 60 }) },
+  "GET /v1/agent-upgrades": { access: { scope: "agents:read" } },
+  "GET /v1/agent-upgrades/{id}": { access: { scope: "agents:read" } },
 
   "GET /v1/captures": { access: { scope: "captures:read" } },
   "POST /v1/captures": { access: { scope: "captures:write" }, body: () => ({ name: unique("capture"), filter: { ports: [8080] } }) },

@@ -165,12 +165,18 @@ export async function createWorld(): Promise<World> {
     const api = await must("create published API", 201, call("POST", "/v1/apis", { key: adminKey, body: { name: apiName, captureId: capture.id, fields: ["id", "ts", "path", "headers"], description: `served ${tag}` } }));
     await must("publish API", 200, call("POST", `/v1/apis/${api.id}/publish`, { key: adminKey }));
     const consumer = await must("create consumer", 201, call("POST", `/v1/apis/${api.id}/consumers`, { key: adminKey, body: { name: `consumer ${tag}` } }));
+    // A finished agent upgrade rollout, stored directly (creating one through the API needs a built agent bundle).
+    const upgradeId = `upg_${tag.replace(/[^A-Za-z0-9]/g, "").slice(0, 12)}Rollout01`;
+    await db.db
+      .insertInto("agent_upgrades")
+      .values({ id: upgradeId, tenant_id: created.tenant.id, target_version: `0.0.0-${tag}`, bundle_file: "agent-0.0.0-linux-x64.tar.gz", bundle_sha256: "0".repeat(64), bundle_size: 1, selector: { ids: [enrolled.agentId] }, batch_size: 1, timeout_seconds: 60, batch_count: 0, status: "completed", status_reason: null, current_batch: null, batch_started_at: null, created_by_key_id: created.apiKey.id, finished_at: new Date() })
+      .execute();
     return {
       tenantId: created.tenant.id,
       slug,
       adminKey,
       adminKeyId: created.apiKey.id,
-      ids: { key: key.apiKey.id, etk: spare.enrollmentToken.id, agt: enrolled.agentId, cap: capture.id, api: api.id, apc: consumer.consumer.id },
+      ids: { key: key.apiKey.id, etk: spare.enrollmentToken.id, agt: enrolled.agentId, cap: capture.id, api: api.id, apc: consumer.consumer.id, upg: upgradeId },
       named: { tenant: slug, name: apiName },
       enrollmentToken: spare.token,
       consumerKey: consumer.key,
@@ -184,6 +190,7 @@ export async function createWorld(): Promise<World> {
         capture.id,
         api.id,
         consumer.consumer.id,
+        upgradeId,
         spare.enrollmentToken.prefix,
         key.apiKey.prefix,
         consumer.consumer.prefix,

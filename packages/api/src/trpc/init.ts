@@ -29,6 +29,13 @@ const trpcCodeFor: Record<ErrorCode, TRPC_ERROR_CODE_KEY> = {
   UNAVAILABLE: "SERVICE_UNAVAILABLE",
 };
 
+/** tRPC's own errors (unknown procedure, wrong method, …) in our error codes. */
+const apiCodeFor: Partial<Record<TRPC_ERROR_CODE_KEY, ErrorCode>> = Object.fromEntries(
+  Object.entries(trpcCodeFor)
+    .filter(([code]) => code !== "GONE")
+    .map(([code, trpcCode]) => [trpcCode, code as ErrorCode]),
+);
+
 const t = initTRPC.context<TrpcContext>().create({
   errorFormatter({ shape, error, ctx }) {
     const cause = error.cause;
@@ -37,7 +44,8 @@ const t = initTRPC.context<TrpcContext>().create({
     let message = shape.message;
     if (cause instanceof ApiError) {
       code = cause.code;
-      issues = cause.issues;
+      // Services name fields as REST carries them (query.cursor, body.name); over tRPC they are all input.
+      issues = cause.issues?.map((i) => ({ ...i, path: i.path.replace(/^(?:query|body|param)(?=\.|$)/, "input") }));
     } else if (cause instanceof ZodError) {
       code = "BAD_REQUEST";
       issues = issuesFromZod("input", cause.issues);
@@ -45,6 +53,13 @@ const t = initTRPC.context<TrpcContext>().create({
     } else if (error.code === "INTERNAL_SERVER_ERROR") {
       code = "INTERNAL_SERVER_ERROR";
       message = "internal server error";
+    } else if (error.code === "BAD_REQUEST" || error.code === "PARSE_ERROR") {
+      // tRPC's own refusals (input that is not JSON, a batch it cannot read): the input as a whole.
+      code = "BAD_REQUEST";
+      issues = [{ path: "input", message: shape.message }];
+      message = `invalid input: ${shape.message}`;
+    } else {
+      code = apiCodeFor[error.code];
     }
     return {
       ...shape,

@@ -3,6 +3,7 @@ import type { inferRouterInputs, inferRouterOutputs, TRPCRouterRecord } from "@t
 import { z } from "zod";
 import { createApiKeyInputSchema, createTenantInputSchema, idSchema, pageQuerySchema, rotateApiKeyInputSchema } from "../schemas.ts";
 import { createEnrollmentTokenInputSchema } from "../agents.ts";
+import { AGENT_UPGRADE_STATUSES, createAgentUpgradeInputSchema } from "../agent-upgrades.ts";
 import { CAPTURE_STATUSES, createCaptureInputSchema } from "../captures.ts";
 import { recordsQuerySchema } from "../records.ts";
 import { createConsumerInputSchema, createPublishedApiInputSchema, deprecatePublishedApiInputSchema } from "../published-apis.ts";
@@ -38,6 +39,17 @@ const agentsRouter = {
   createEnrollmentToken: authedProcedure
     .input(createEnrollmentTokenInputSchema)
     .mutation(({ ctx, input }) => callService(() => ctx.services.agents.createEnrollmentToken(ctx.auth, input))),
+  revokeEnrollmentToken: authedProcedure
+    .input(z.object({ id: idSchema("etk") }))
+    .mutation(({ ctx, input }) => callService(() => ctx.services.agents.revokeEnrollmentToken(ctx.auth, input.id))),
+} satisfies TRPCRouterRecord;
+
+const agentUpgradesRouter = {
+  create: authedProcedure.input(createAgentUpgradeInputSchema).mutation(({ ctx, input }) => callService(() => ctx.services.agentUpgrades.create(ctx.auth, input))),
+  list: authedProcedure
+    .input(pageQuerySchema.extend({ status: z.enum(AGENT_UPGRADE_STATUSES).optional() }))
+    .query(({ ctx, input }) => callService(() => ctx.services.agentUpgrades.list(ctx.auth, input))),
+  get: authedProcedure.input(z.object({ id: idSchema("upg") })).query(({ ctx, input }) => callService(() => ctx.services.agentUpgrades.get(ctx.auth, input.id))),
 } satisfies TRPCRouterRecord;
 
 const capturesRouter = {
@@ -91,6 +103,7 @@ export const appRouter = router({
   tenants: tenantsRouter,
   audit: { list: authedProcedure.input(pageQuerySchema).query(({ ctx, input }) => callService(() => ctx.services.audit.list(ctx.auth, input))) } satisfies TRPCRouterRecord,
   agents: agentsRouter,
+  agentUpgrades: agentUpgradesRouter,
   captures: capturesRouter,
   publishedApis: publishedApisRouter,
 });

@@ -5,6 +5,7 @@ import type { TenantsTable } from "./tenants.ts";
 import type { AgentsTable, EnrollmentTokensTable } from "./agents.ts";
 import type { CaptureAgentsTable, CapturesTable, IngestedBatchesTable } from "./captures.ts";
 import type { PublishedApiConsumersTable, PublishedApisTable } from "./published-apis.ts";
+import type { AgentUpgradeAgentsTable, AgentUpgradesTable } from "./agent-upgrades.ts";
 
 export interface Database {
   tenants: TenantsTable;
@@ -18,6 +19,8 @@ export interface Database {
   ingested_batches: IngestedBatchesTable;
   published_apis: PublishedApisTable;
   published_api_consumers: PublishedApiConsumersTable;
+  agent_upgrades: AgentUpgradesTable;
+  agent_upgrade_agents: AgentUpgradeAgentsTable;
 }
 
 export type { Tenant, NewTenant } from "./tenants.ts";
@@ -27,3 +30,4 @@ export type { RecordRow, NewRecordRow } from "./records.ts";
 export type { AgentRow, EnrollmentTokenRow } from "./agents.ts";
 export type { CaptureRow, CaptureAgentRow } from "./captures.ts";
 export type { PublishedApiRow, NewPublishedApiRow, PublishedApiConsumerRow, NewPublishedApiConsumerRow } from "./published-apis.ts";
+export type { AgentUpgradeRow, AgentUpgradeAgentRow } from "./agent-upgrades.ts";

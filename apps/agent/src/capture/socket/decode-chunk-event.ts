@@ -118,7 +118,16 @@ const MAX_CACHED = 16_384;
 export class ChunkEventDecoder {
   private readonly connections = new Map<number, ConnectionView>();
   private readonly comms = new Map<number, CommView>();
+  private readonly borrowData: boolean;
 
+  /**
+   * borrowData: a chunk's data is a view of the drain buffer instead of a
+   * copy, valid only until that buffer is reused (the consumer must copy what
+   * it keeps). Saves a copy and a pooled allocation per record.
+   */
+  constructor(options: { borrowData?: boolean } = {}) {
+    this.borrowData = options.borrowData ?? false;
+  }
 
   /**
    * Decodes buf[0 .. bytes) of drain output, appending chunks to out and the
@@ -192,8 +201,8 @@ export class ChunkEventDecoder {
       direction,
       role,
       streamOffset,
-      // Copy: the drain buffer is reused by the next drain.
-      data: Buffer.from(buf.subarray(dataStart, dataStart + dataLen)),
+      // The drain buffer is reused by the next drain: copied unless the consumer borrows.
+      data: this.borrowData ? buf.subarray(dataStart, dataStart + dataLen) : Buffer.from(buf.subarray(dataStart, dataStart + dataLen)),
       length,
       startsMessage: (buf.readUInt32LE(at + OFF_FLAGS) & HDRCAP_CHUNK_F_HTTP_START) !== 0,
     };

@@ -1,6 +1,7 @@
 /**
  * The serving side's gate: which API is asked for (404 draft/unknown, 410 retired),
- * which consumer calls it (only that API's live keys), and its rate limit.
+ * which consumer calls it (only that API's live keys; verified keys come from the
+ * replica's ConsumerKeyCache, not Postgres), and its rate limit.
  */
 import { issuesFromZod, slugSchema, validationError } from "@hdrcap/api";
 import { z } from "@hono/zod-openapi";
@@ -29,7 +30,7 @@ export const servedApi = createMiddleware<ServedEnv>(async (c, next) => {
 
 export const consumerAccess = createMiddleware<ServedEnv>(async (c, next) => {
   const deps = c.get("deps");
-  const consumer = await verifyConsumerKey(deps.db, c.get("served"), bearerToken(c.req.header("authorization")));
+  const consumer = await verifyConsumerKey((hash) => deps.consumerKeyCache.byHash(hash), c.get("served"), bearerToken(c.req.header("authorization")));
   const limit = consumer.rate_limit_per_second !== null && consumer.rate_limit_burst !== null ? { perSecond: consumer.rate_limit_per_second, burst: consumer.rate_limit_burst } : deps.rateLimiter.defaults;
   // Consumer ids (apc_…) never collide with tenant key ids (key_…) in the shared limiter.
   enforceRateLimit(c, deps.rateLimiter, consumer.id, limit, "consumer");
