@@ -8,9 +8,12 @@ import { seedCapture, syntheticRecord, type SeededCapture } from "./ingest-harne
 const storedRowsWithId = async (db: TestDatabase, captureId: string, recordId: string) =>
   (await db.sql<[{ n: number }]>`select count(*)::int as n from records where capture_id = ${captureId} and headers->1->>1 = ${recordId}`)[0].n;
 
-// storeRecordBatch writes a batch in one statement (unnest over column arrays).
-// Rows must come back byte for byte whatever the header values hold, a batch id
-// is claimed once, and a row Postgres refuses leaves nothing behind.
+// storeRecordBatch writes a batch in one statement (unnest over column arrays
+// filled straight from the records as agents send them). Rows must come back byte for byte whatever the
+// header values hold and equal the ingester's reference mapping (recordRow), a
+// batch id is claimed once, and a row Postgres refuses leaves nothing behind.
+
+const batchOf = (_batchId: string, records: HttpRecord[]) => ({ records });
 
 const awkward = (): HttpRecord => ({
   ...syntheticRecord("awkward", 0),
@@ -23,6 +26,7 @@ const awkward = (): HttpRecord => ({
     { name: "X-Unicode", value: "naïve ☃ \u{1F600}" },
     { name: "X-Json", value: '{"k":[1,2,"\\u0000"]}' },
     { name: "X-Quote\"Name", value: "" },
+    { name: " X-Odd\\{a,b}NULL ", value: "array literal syntax in a name" },
     { name: "x-tab", value: "dup" },
   ],
 });
@@ -40,54 +44,88 @@ describe("storing a record batch", () => {
   const ids = () => ({ tenantId: seed.tenantId, captureId: seed.captureId, agentId: seed.agentIds[0]! });
   const readBack = async (batchId: string) =>
     (
-      await db.sql`select path, comm, headers, header_names, src_ip::text as src_ip, status, latency_ms, method
-                   from records where capture_id = ${seed.captureId} and comm = ${awkward().comm} and connection_id = ${batchId} order by id`
+      await db.sql`select ts, tenant_id, capture_id, agent_id, connection_id, kind, direction, role, src_ip::text as src_ip, src_port,
+                          dst_ip::text as dst_ip, dst_port, pid, comm, method, path, version, status, latency_ms, headers, header_names, header_bytes
+                   from records where capture_id = ${seed.captureId} and connection_id = ${batchId} order by id`
     ).map((r) => ({ ...r }));
 
-  it("keeps awkward header values intact", async () => {
+  it("keeps awkward header values intact and maps every field as recordRow does", async () => {
     const batchId = "awkward-1";
-    const rows = [awkward(), { ...awkward(), kind: "response" as const, method: null, path: null, status: 503, latencyMs: 12.25, headers: [] }].map((r) => ({
-      ...recordRow(r, ids()),
-      connection_id: batchId,
-    }));
-    const outcome = await storeRecordBatch(db.db, { batchId, ...ids(), rows });
+    const records = [
+      awkward(),
+      { ...awkward(), kind: "response" as const, method: null, path: null, status: 503, latencyMs: 12.25, headers: [] },
+      { ...awkward(), role: "client" as const },
+      { ...awkward(), role: "client" as const, kind: "response" as const, status: 200 },
+      { ...awkward(), role: "unknown" as const, ts: "2026-11-25T10:11:12.345Z", headerBytes: 0 },
+    ].map((r) => ({ ...r, connectionId: batchId }));
+    const outcome = await storeRecordBatch(db.db, { batchId, ...ids(), ...batchOf(batchId, records) });
     expect(outcome).toBe("stored");
     const stored = await readBack(batchId);
     expect(stored).toEqual(
-      rows.map((r) => ({
-        path: r.path,
-        comm: r.comm,
-        headers: r.headers,
-        header_names: r.header_names,
-        src_ip: "10.1.0.7/32",
-        status: r.status,
-        latency_ms: r.latency_ms,
-        method: r.method,
-      })),
+      records.map((record) => {
+        const r = recordRow(record, ids());
+        return { ...r, src_ip: `${r.src_ip}/32`, dst_ip: `${r.dst_ip}/32` };
+      }),
     );
-    expect(stored[0]!.header_names).toEqual(["x-tab", "x-backslash", "x-newline", "x-unicode", "x-json", 'x-quote"name']);
+    expect(stored.map((r) => r.direction)).toEqual(["ingress", "egress", "egress", "ingress", "ingress"]);
+    expect(stored[0]!.header_names).toEqual(["x-tab", "x-backslash", "x-newline", "x-unicode", "x-json", 'x-quote"name', " x-odd\\{a,b}null "]);
     expect(stored[1]!.headers).toEqual([]);
+    const [pairs] = await db.sql<[{ header_pairs: string[] }]>`select header_pairs from records where connection_id = ${batchId} order by id limit 1`;
+    expect(pairs.header_pairs).toContain("x-backslash=C:\\path\\to\\\"file\"");
+  });
+
+  it("stores values that hold the batch text's separators (record, unit, group separator) unchanged", async () => {
+    const batchId = "separators-1";
+    const records = [
+      { ...awkward(), connectionId: batchId, comm: "\x1d", path: "/a\x1eb", headers: [{ name: "X-Sep\x1f", value: "\x1d\x1e\x1f" }] },
+      { ...awkward(), connectionId: batchId, method: null, kind: "response" as const },
+      { ...awkward(), connectionId: batchId, comm: "\x1d" },
+      { ...awkward(), connectionId: batchId, version: "HTTP/1.1\x1e" },
+    ];
+    // each alone in its batch too: any one of them must divert the batch from the separated text
+    for (const [i, record] of records.entries()) expect(await storeRecordBatch(db.db, { batchId: `${batchId}.${i}`, ...ids(), records: [record] })).toBe("stored");
+    expect(await storeRecordBatch(db.db, { batchId, ...ids(), ...batchOf(batchId, records) })).toBe("stored");
+    const stored = await readBack(batchId); // the four alone, then the four together
+    expect(stored.map((r) => [r.comm, r.path, r.method, r.version, r.headers, r.header_names])).toEqual(
+      [...records, ...records].map((record) => {
+        const r = recordRow(record, ids());
+        return [r.comm, r.path, r.method, r.version, r.headers, r.header_names];
+      }),
+    );
+    expect(stored[2]!.comm).toBe("\x1d"); // not NULL
   });
 
   it("claims a batch id once and refuses captures not assigned to the agent", async () => {
-    const rows = [recordRow(syntheticRecord("once", 1), ids())];
     const batchId = "once-1";
-    expect(await storeRecordBatch(db.db, { batchId, ...ids(), rows })).toBe("stored");
-    expect(await storeRecordBatch(db.db, { batchId, ...ids(), rows })).toBe("duplicate");
-    expect(await storeRecordBatch(db.db, { batchId: `${batchId}-x`, ...ids(), tenantId: "ten_other", rows })).toBe("unknown-capture");
+    const batch = batchOf(batchId, [syntheticRecord("once", 1)]);
+    expect(await storeRecordBatch(db.db, { batchId, ...ids(), ...batch })).toBe("stored");
+    expect(await storeRecordBatch(db.db, { batchId, ...ids(), ...batch })).toBe("duplicate");
+    expect(await storeRecordBatch(db.db, { batchId: `${batchId}-x`, ...ids(), tenantId: "ten_other", ...batch })).toBe("unknown-capture");
     const [{ n }] = await db.sql<[{ n: number }]>`select count(*)::int as n from records where capture_id = ${seed.captureId} and headers->1->>1 = 'once'`;
     expect(n).toBe(1);
     const agent = await db.db.selectFrom("capture_agents").select("stored").where("capture_id", "=", seed.captureId).executeTakeFirstOrThrow();
-    expect(Number(agent.stored)).toBe(3); // 2 awkward rows + 1
+    expect(Number(agent.stored)).toBe(14); // 5 awkward rows + 2 × 4 with separators + 1
   });
 
   it("leaves nothing behind when Postgres refuses a row, so the batch can be rejected whole", async () => {
     const batchId = "bad-ip-1";
-    const rows = [recordRow(syntheticRecord("ok", 2), ids()), { ...recordRow(syntheticRecord("bad", 3), ids()), src_ip: "not-an-ip" }];
-    const err = await storeRecordBatch(db.db, { batchId, ...ids(), rows }).catch((e: unknown) => e);
+    const records = [syntheticRecord("ok", 2), { ...syntheticRecord("bad", 3), src: { ip: "not-an-ip", port: 1 } }];
+    const err = await storeRecordBatch(db.db, { batchId, ...ids(), ...batchOf(batchId, records) }).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe("22P02");
     const [{ n }] = await db.sql<[{ n: number }]>`select count(*)::int as n from ingested_batches where batch_id = ${batchId}`;
     expect(n).toBe(0);
+    expect(await storedRowsWithId(db, seed.captureId, "ok")).toBe(0);
+  });
+
+  it("reports rows the table's checks refuse as SQLSTATE class 23 and unreadable values as class 22", async () => {
+    const store = (batchId: string, record: HttpRecord) => storeRecordBatch(db.db, { batchId, ...ids(), ...batchOf(batchId, [syntheticRecord("ok", 4), record]) }).then(
+        () => ({ code: "stored" }),
+        (e: { code?: string }) => e,
+      );
+    expect((await store("bad-kind-1", { ...syntheticRecord("bad", 5), kind: "bogus" as never })).code).toBe("23514");
+    expect((await store("bad-time-1", { ...syntheticRecord("bad", 6), ts: "yesterday-ish" })).code).toMatch(/^22/);
+    expect((await store("bad-status-1", { ...syntheticRecord("bad", 7), status: 70_000 })).code).toMatch(/^22/);
+    expect((await store("bad-nul-1", { ...syntheticRecord("bad", 8), headers: [{ name: "X-Nul", value: "a\u0000b" }] })).code).toMatch(/^22/);
     expect(await storedRowsWithId(db, seed.captureId, "ok")).toBe(0);
   });
 });
