@@ -6,6 +6,7 @@
  *   npm run bench -- capture --rounds 5 --duration 8 --modes off,hdrcap,tcpdump+tshark
  *   npm run bench -- capture --no-docs      do not rewrite docs/benchmarks.md
  */
+import { runAgentMemoryBench } from "./agent-memory.ts";
 import { runCaptureBench } from "./capture.ts";
 import { runIngestBench } from "./ingest.ts";
 import { runFleetBench } from "./fleet.ts";
@@ -15,6 +16,10 @@ const BENCHMARKS: Record<string, { describe: string; run: (argv: string[]) => Pr
   capture: {
     describe: "HTTP header capture on a loaded nginx: off / hdrcap / access_log / tcpdump+tshark",
     run: runCaptureBench,
+  },
+  "agent-memory": {
+    describe: "RSS of the agent daemon (dist/main.js run) idle and under the capture bench's saturated nginx load",
+    run: runAgentMemoryBench,
   },
   fleet: { describe: "time from POST /v1/captures to every one of N simulated agents running (--agents N, default 100)", run: runFleetBench },
   ingest: { describe: "agents → JetStream → ingester → Postgres: records/s and lag vs COPY into the same Postgres", run: runIngestBench },

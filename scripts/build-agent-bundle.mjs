@@ -5,7 +5,7 @@
 //     VERSION                 the bundle version
 //     bin/hdrcap-agent        sh wrapper: bundled node + agent/main.js (+ a pinned CA, if any)
 //     node/bin/node           the Node.js runtime of the build machine (glibc ≥ 2.28, x86-64)
-//     agent/main.js           apps/agent/dist (esbuild bundle) and agent/build/*.bpf.o, libhdrcap_shim.so
+//     agent/main.js           apps/agent/dist (esbuild bundle, chunk-*.js loaded on demand) and agent/build/*.bpf.o, libhdrcap_shim.so
 //     node_modules/           only the third-party packages main.js imports, and their dependencies
 //
 // into <out>/agent-<version>-linux-x64.tar.gz and <out>/latest.json ({ version, file, sha256, size }).
@@ -59,7 +59,7 @@ for (const f of ["main.js", "build/http_sock.bpf.o", "build/tc_capture.bpf.o", "
 if (process.platform !== "linux" || process.arch !== "x64") fail(`bundles are linux-x64 and must be built there (this is ${process.platform}-${process.arch})`);
 if (!existsSync(nodeBinary)) fail(`node binary ${nodeBinary} not found`);
 
-/** Bare package names main.js imports at run time (the esbuild bundle keeps third-party packages external). */
+/** Bare package names a bundle file imports at run time (the esbuild bundle keeps third-party packages external). */
 function externalImports(source) {
   const builtins = new Set(builtinModules);
   const names = new Set();
@@ -71,6 +71,23 @@ function externalImports(source) {
     names.add(spec.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0]);
   }
   return [...names].sort();
+}
+
+/**
+ * main.js and the chunks it loads, statically or on demand (build-app.mjs --split), followed from main.js:
+ * a turbo cache restore can leave another build's chunks beside them.
+ */
+function agentScripts() {
+  const seen = new Set();
+  const queue = ["main.js"];
+  while (queue.length > 0) {
+    const f = queue.shift();
+    if (seen.has(f)) continue;
+    if (!existsSync(join(AGENT_DIST, f))) fail(`apps/agent/dist/${f} is missing: run 'npm run build' again`);
+    seen.add(f);
+    for (const m of readFileSync(join(AGENT_DIST, f), "utf8").matchAll(/["']\.\/(chunk-[\w-]+\.js)["']/g)) queue.push(m[1]);
+  }
+  return [...seen].sort();
 }
 
 /** Node's lookup: <dir>/node_modules/<name>, walking up from `fromDir` to the repository root. */
@@ -163,13 +180,16 @@ const work = mkdtempSync(join(outDir, ".staging-"));
 try {
   const stage = join(work, "bundle");
   mkdirSync(join(stage, "agent/build"), { recursive: true });
-  copyFileSync(join(AGENT_DIST, "main.js"), join(stage, "agent/main.js"));
-  if (existsSync(join(AGENT_DIST, "main.js.map"))) copyFileSync(join(AGENT_DIST, "main.js.map"), join(stage, "agent/main.js.map"));
+  const scripts = agentScripts();
+  for (const f of scripts) {
+    copyFileSync(join(AGENT_DIST, f), join(stage, "agent", f));
+    if (existsSync(join(AGENT_DIST, `${f}.map`))) copyFileSync(join(AGENT_DIST, `${f}.map`), join(stage, `agent/${f}.map`));
+  }
   for (const f of ["http_sock.bpf.o", "tc_capture.bpf.o", "libhdrcap_shim.so"]) copyFileSync(join(AGENT_DIST, "build", f), join(stage, "agent/build", f));
   // main.js is ESM; the bundle has no package.json above it otherwise.
   writeFileSync(join(stage, "agent/package.json"), JSON.stringify({ name: "hdrcap-agent-bundle", private: true, type: "module" }, null, 2) + "\n");
 
-  const imports = externalImports(readFileSync(join(AGENT_DIST, "main.js"), "utf8"));
+  const imports = [...new Set(scripts.flatMap((f) => externalImports(readFileSync(join(AGENT_DIST, f), "utf8"))))].sort();
   const packages = dependencyClosure(imports);
   for (const rel of packages) copyPackage(rel, stage);
 

@@ -6,14 +6,11 @@
  */
 import { Command, Option } from "commander";
 import type { HttpRecord } from "@hdrcap/api/records";
-import { HttpCapture, type HttpCaptureCounters } from "./capture/http-capture.ts";
-import { runSystemCheck } from "./capture/system-check.ts";
-import { formatRecordText } from "./cli/format-record.ts";
-import { RecordOutput, type RecordOutputCounters } from "./cli/record-output.ts";
-import { runAgent } from "./daemon/run-agent.ts";
-import { deregisterSelf } from "./install/deregistration.ts";
-import { enrollOnce } from "./install/enroll-once.ts";
-import { DEFAULT_SERVICE_CONFIG_PATH, loadServiceConfig } from "./install/service-config.ts";
+import type { HttpCapture, HttpCaptureCounters } from "./capture/http-capture.ts";
+import type { RecordOutputCounters } from "./cli/record-output.ts";
+import { DEFAULT_SERVICE_CONFIG_PATH } from "./install/service-config.ts";
+// Each command imports what it runs when it runs: the build splits these into chunks (build-app.mjs --split),
+// so the daemon never evaluates the capture CLI's output code, nor the CLI the daemon's NATS, pino and prom-client.
 
 const program = new Command("hdrcap-agent").description("hdrcap host agent").showHelpAfterError();
 
@@ -32,7 +29,8 @@ program
   .command("check")
   .description("report privileges, BTF and available hooks (mounts tracefs/bpffs when missing)")
   .option("--json", "print JSON")
-  .action((opts: { json?: boolean }) => {
+  .action(async (opts: { json?: boolean }) => {
+    const { runSystemCheck } = await import("./capture/system-check.ts");
     const report = runSystemCheck();
     console.log(opts.json ? JSON.stringify(report, null, 2) : report);
   });
@@ -65,7 +63,7 @@ program
   .option("--duration <seconds>", "stop after this long", (v) => Number(v))
   .addOption(new Option("--format <format>", "output format").choices(["ndjson", "text"]).default("ndjson"))
   .action(
-    (opts: {
+    async (opts: {
       source: "socket" | "packet";
       interface?: string;
       port?: number[];
@@ -82,6 +80,11 @@ program
       duration?: number;
       format: "ndjson" | "text";
     }) => {
+      const [{ HttpCapture: Capture }, { RecordOutput }, { formatRecordText }] = await Promise.all([
+        import("./capture/http-capture.ts"),
+        import("./cli/record-output.ts"),
+        import("./cli/format-record.ts"),
+      ]);
       // Bounded stdout: a slow reader costs dropped (counted) records, never memory or the capture itself.
       const output = new RecordOutput<HttpRecord>({
         fd: 1,
@@ -103,7 +106,7 @@ program
         });
       };
       if (opts.source === "packet" && !opts.interface) throw new Error("--source packet needs --interface <ifname>");
-      capture = HttpCapture.start({
+      capture = Capture.start({
         source: opts.source === "packet" ? { kind: "packet", ifname: opts.interface! } : { kind: "socket" },
         filter: {
           ports: opts.port,
@@ -185,6 +188,7 @@ program
       maxQueuedRecords: number;
       flushTimeout: number;
     }) => {
+      const { runAgent } = await import("./daemon/run-agent.ts");
       const code = await runAgent({
         controlPlaneUrl: opts.controlPlane,
         token: opts.token ?? process.env.HDRCAP_ENROLLMENT_TOKEN,
@@ -209,6 +213,7 @@ program
   .option("--state-dir <dir>", "where the agent keeps its identity", "/var/lib/hdrcap")
   .option("--labels <k=v,...>", "labels asked for at enrollment (the token's labels win)", labelList)
   .action(async (opts: { controlPlane: string; stateDir: string; labels?: Record<string, string> }) => {
+    const { enrollOnce } = await import("./install/enroll-once.ts");
     process.exit(await enrollOnce({ controlPlaneUrl: opts.controlPlane, stateDir: opts.stateDir, token: process.env.HDRCAP_ENROLLMENT_TOKEN, labels: opts.labels }));
   });
 
@@ -218,6 +223,7 @@ program
   .option("--config <file>", "agent configuration written by install.sh", DEFAULT_SERVICE_CONFIG_PATH)
   .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"))
   .action(async (opts: { config: string; logLevel: string }) => {
+    const [{ loadServiceConfig }, { runAgent }] = await Promise.all([import("./install/service-config.ts"), import("./daemon/run-agent.ts")]);
     const config = loadServiceConfig(opts.config);
     // The service never sees a token: a host without an identity must be installed again.
     delete process.env.HDRCAP_ENROLLMENT_TOKEN;
@@ -229,6 +235,7 @@ program
   .description("remove this agent from its control plane (authenticated by the agent's own key) and exit")
   .option("--state-dir <dir>", "where the agent keeps its identity", "/var/lib/hdrcap")
   .action(async (opts: { stateDir: string }) => {
+    const { deregisterSelf } = await import("./install/deregistration.ts");
     const { agentId, controlPlaneUrl } = await deregisterSelf({ stateDir: opts.stateDir });
     console.log(`deregistered ${agentId} from ${controlPlaneUrl}`);
   });

@@ -1,5 +1,9 @@
-/** Agents and enrollment tokens: request bodies and views. */
-import { z } from "@hono/zod-openapi";
+/**
+ * Agents and enrollment tokens: request bodies and views.
+ * Plain zod (the agent bundles these through `@hdrcap/api/nats`; @hono/zod-openapi would cost it
+ * ~5 MiB): `.meta({ id })` names the OpenAPI component, as `.openapi("…")` does.
+ */
+import { z } from "zod";
 import { labelsSchema } from "./captures.ts";
 
 export const hostFactsSchema = z
@@ -13,7 +17,7 @@ export const hostFactsSchema = z
     hooks: z.record(z.string(), z.boolean()),
     agentVersion: z.string().max(64),
   })
-  .openapi("HostFacts");
+  .meta({ id: "HostFacts" });
 export type HostFacts = z.infer<typeof hostFactsSchema>;
 
 export const AGENT_STATUSES = ["online", "offline"] as const;
@@ -28,7 +32,7 @@ export const agentSchema = z
     enrolledAt: z.string(),
     lastSeenAt: z.string().nullable(),
   })
-  .openapi("Agent");
+  .meta({ id: "Agent" });
 export type AgentView = z.infer<typeof agentSchema>;
 
 export const createEnrollmentTokenInputSchema = z
@@ -38,7 +42,7 @@ export const createEnrollmentTokenInputSchema = z
     maxUses: z.number().int().min(1).max(100_000).default(1),
   })
   .strict()
-  .openapi("CreateEnrollmentTokenInput");
+  .meta({ id: "CreateEnrollmentTokenInput" });
 export type CreateEnrollmentTokenInput = z.infer<typeof createEnrollmentTokenInputSchema>;
 
 export const enrollmentTokenSchema = z
@@ -52,12 +56,12 @@ export const enrollmentTokenSchema = z
     revokedAt: z.string().nullable(),
     createdAt: z.string(),
   })
-  .openapi("EnrollmentToken");
+  .meta({ id: "EnrollmentToken" });
 export type EnrollmentTokenView = z.infer<typeof enrollmentTokenSchema>;
 
 export const createdEnrollmentTokenSchema = z
-  .object({ enrollmentToken: enrollmentTokenSchema, token: z.string().openapi({ description: "Shown once" }) })
-  .openapi("CreatedEnrollmentToken");
+  .object({ enrollmentToken: enrollmentTokenSchema, token: z.string().meta({ description: "Shown once" }) })
+  .meta({ id: "CreatedEnrollmentToken" });
 export type CreatedEnrollmentToken = z.infer<typeof createdEnrollmentTokenSchema>;
 
 /** Agent → control plane, authenticated by the enrollment token (Authorization: Bearer hcet_…). */
@@ -70,7 +74,7 @@ export const enrollInputSchema = z
     labels: labelsSchema.optional(),
   })
   .strict()
-  .openapi("EnrollInput");
+  .meta({ id: "EnrollInput" });
 export type EnrollInput = z.infer<typeof enrollInputSchema>;
 
 export const enrollResultSchema = z
@@ -82,5 +86,5 @@ export const enrollResultSchema = z
     natsJwt: z.string(),
     inboxPrefix: z.string(),
   })
-  .openapi("EnrollResult");
+  .meta({ id: "EnrollResult" });
 export type EnrollResult = z.infer<typeof enrollResultSchema>;

@@ -1,5 +1,9 @@
-/** Capture jobs: the request body, the spec agents receive, and the views the API returns. */
-import { z } from "@hono/zod-openapi";
+/**
+ * Capture jobs: the request body, the spec agents receive, and the views the API returns.
+ * Plain zod (the agent bundles these through `@hdrcap/api/nats`; @hono/zod-openapi would cost it
+ * ~5 MiB): `.meta({ id })` names the OpenAPI component, as `.openapi("…")` does.
+ */
+import { z } from "zod";
 
 const port = z.number().int().min(1).max(65535);
 const headerName = z
@@ -21,7 +25,7 @@ export const agentSelectorSchema = z
     labels: labelsSchema.optional(),
   })
   .strict()
-  .openapi("AgentSelector");
+  .meta({ id: "AgentSelector" });
 export type AgentSelector = z.infer<typeof agentSelectorSchema>;
 
 export const captureFilterSchema = z
@@ -32,57 +36,57 @@ export const captureFilterSchema = z
     role: z.enum(["client", "server", "any"]).default("any"),
   })
   .strict()
-  .openapi("CaptureFilter");
+  .meta({ id: "CaptureFilter" });
 
 export const headerPolicySchema = z
   .object({
     include: z.array(headerName).max(256).optional(),
     redact: z.array(headerName).max(256).optional(),
     redactMode: z.enum(["mask", "drop", "hash"]).default("mask"),
-    allowSensitive: z.boolean().default(false).openapi({ description: "Keep Authorization, Cookie, Set-Cookie, API-key-like headers in clear (explicit opt-in)" }),
+    allowSensitive: z.boolean().default(false).meta({ description: "Keep Authorization, Cookie, Set-Cookie, API-key-like headers in clear (explicit opt-in)" }),
   })
   .strict()
-  .openapi("HeaderPolicy");
+  .meta({ id: "HeaderPolicy" });
 
 export const captureLimitsSchema = z
   .object({
     durationSeconds: z.number().int().min(1).max(7 * 86_400).optional(),
     maxRecords: z.number().int().min(1).max(1_000_000_000).optional(),
-    captureBytes: z.number().int().min(256).max(65_536).default(4096).openapi({ description: "Bytes copied per syscall; header blocks longer than this are truncated (and counted)" }),
+    captureBytes: z.number().int().min(256).max(65_536).default(4096).meta({ description: "Bytes copied per syscall; header blocks longer than this are truncated (and counted)" }),
   })
   .strict()
-  .openapi("CaptureLimits");
+  .meta({ id: "CaptureLimits" });
 
 export const PROTOCOLS = ["http"] as const;
 
 export const captureSourceSchema = z
   .object({
-    kind: z.enum(["socket", "packet"]).default("socket").openapi({
+    kind: z.enum(["socket", "packet"]).default("socket").meta({
       description: "socket: syscall tracepoints, every process, with process identity (default); packet: TC on one interface (e.g. traffic of a container's veth)",
     }),
     interface: z
       .string()
       .regex(/^[A-Za-z0-9_.:@-]{1,15}$/, "must be a network interface name")
       .optional()
-      .openapi({ description: "Required for kind packet" }),
+      .meta({ description: "Required for kind packet" }),
   })
   .strict()
   .refine((s) => s.kind !== "packet" || s.interface !== undefined, { message: "required when kind is packet", path: ["interface"] })
-  .openapi("CaptureSource");
+  .meta({ id: "CaptureSource" });
 export type CaptureSource = z.infer<typeof captureSourceSchema>;
 
 export const createCaptureInputSchema = z
   .object({
     name: z.string().trim().min(1).max(200),
     agents: agentSelectorSchema.default({}),
-    protocol: z.enum(PROTOCOLS).default("http").openapi({ description: "Only http for now; tcp, udp, dns, http2 will follow" }),
+    protocol: z.enum(PROTOCOLS).default("http").meta({ description: "Only http for now; tcp, udp, dns, http2 will follow" }),
     source: captureSourceSchema.default({ kind: "socket" }),
     filter: captureFilterSchema.default({ role: "any" }),
     headers: headerPolicySchema.default({ redactMode: "mask", allowSensitive: false }),
     limits: captureLimitsSchema.default({ captureBytes: 4096 }),
   })
   .strict()
-  .openapi("CreateCaptureInput");
+  .meta({ id: "CreateCaptureInput" });
 export type CreateCaptureInput = z.infer<typeof createCaptureInputSchema>;
 
 export const CAPTURE_STATUSES = ["pending", "running", "stopping", "completed", "cancelled", "failed", "expired"] as const;
@@ -94,17 +98,17 @@ export type AgentCaptureStatus = (typeof AGENT_CAPTURE_STATUSES)[number];
 
 export const completenessSchema = z
   .object({
-    seen: z.number().openapi({ description: "Syscalls the kernel programs saw for matching sockets" }),
-    emitted: z.number().openapi({ description: "Chunks the kernel emitted" }),
-    lostInKernel: z.number().openapi({ description: "Chunks lost because the ring buffer was full" }),
+    seen: z.number().meta({ description: "Syscalls the kernel programs saw for matching sockets" }),
+    emitted: z.number().meta({ description: "Chunks the kernel emitted" }),
+    lostInKernel: z.number().meta({ description: "Chunks lost because the ring buffer was full" }),
     truncated: z.number(),
-    malformed: z.number().openapi({ description: "Header blocks the agent could not parse" }),
-    records: z.number().openapi({ description: "Records the agent produced" }),
-    droppedInAgent: z.number().openapi({ description: "Records dropped in the agent (buffer overflow while NATS was unreachable)" }),
+    malformed: z.number().meta({ description: "Header blocks the agent could not parse" }),
+    records: z.number().meta({ description: "Records the agent produced" }),
+    droppedInAgent: z.number().meta({ description: "Records dropped in the agent (buffer overflow while NATS was unreachable)" }),
     published: z.number(),
     stored: z.number(),
   })
-  .openapi("Completeness");
+  .meta({ id: "Completeness" });
 export type Completeness = z.infer<typeof completenessSchema>;
 export const emptyCompleteness = (): Completeness => ({ seen: 0, emitted: 0, lostInKernel: 0, truncated: 0, malformed: 0, records: 0, droppedInAgent: 0, published: 0, stored: 0 });
 
@@ -116,7 +120,7 @@ export const captureAgentSchema = z
     counters: completenessSchema,
     updatedAt: z.string(),
   })
-  .openapi("CaptureAgent");
+  .meta({ id: "CaptureAgent" });
 
 export const captureSchema = z
   .object({
@@ -136,7 +140,7 @@ export const captureSchema = z
     agentStatuses: z.array(captureAgentSchema),
     completeness: completenessSchema,
   })
-  .openapi("Capture");
+  .meta({ id: "Capture" });
 export type CaptureView = z.infer<typeof captureSchema>;
 
 /** What an agent needs to run one capture (part of its desired state). */

@@ -3,7 +3,7 @@
  * an agent, published over NATS and served by the records API.
  */
 import { z } from "zod";
-import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from "./schemas.ts";
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from "./storable-text.ts";
 
 export const endpointSchema = z.object({
   ip: z.string(),

@@ -2,6 +2,9 @@
 import { z } from "@hono/zod-openapi";
 import type { ErrorIssue } from "./errors.ts";
 import { scopeSchema } from "./scopes.ts";
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from "./storable-text.ts";
+
+export { isStorableText, UNSTORABLE_TEXT_MESSAGE };
 
 export const idSchema = (prefix: string) =>
   z
@@ -126,16 +129,6 @@ export const auditEntrySchema = z
   .openapi("AuditEntry");
 export type AuditEntryView = z.infer<typeof auditEntrySchema>;
 
-/**
- * NUL, which Postgres text and jsonb cannot hold (the insert fails), and unpaired UTF-16
- * surrogates, which the driver would silently store as U+FFFD.
- */
-const UNSTORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-export const UNSTORABLE_TEXT_MESSAGE = "must not contain NUL characters or unpaired UTF-16 surrogates";
-
-export function isStorableText(text: string): boolean {
-  return !UNSTORABLE_TEXT.test(text);
-}
 
 /** Issues for every string (and object key) in validated input that Postgres cannot store as sent. */
 export function unstorableTextIssues(source: string, value: unknown, max = 10): ErrorIssue[] {

@@ -11,7 +11,7 @@ import { collectHostFacts } from "../enrollment/host-facts.ts";
 import { installedBundle } from "../install/self-update.ts";
 import { connectNatsLink } from "../messaging/nats-link.ts";
 import { AgentDaemon } from "./agent-daemon.ts";
-import { AgentMetrics, serveMetrics } from "./agent-metrics.ts";
+import type { AgentMetrics } from "./agent-metrics.ts";
 import type { CaptureFactory } from "./capture-factory.ts";
 import { createUpgradeHandler } from "./upgrade-handler.ts";
 
@@ -75,9 +75,12 @@ export async function runAgent(options: RunAgentOptions): Promise<number> {
   }
   if (signalled) return 0;
 
-  const metrics = new AgentMetrics({ defaultMetrics: true });
+  // prom-client (its own chunk of the bundle) is loaded only with a metrics port: nothing reads the registry otherwise.
+  let metrics: AgentMetrics | undefined;
   let metricsServer: Server | null = null;
   if (options.metricsPort !== undefined) {
+    const { AgentMetrics, serveMetrics } = await import("./agent-metrics.ts");
+    metrics = new AgentMetrics({ defaultMetrics: true });
     metricsServer = await serveMetrics(metrics, options.metricsPort);
     logger.info({ port: options.metricsPort }, "serving metrics at /metrics");
   }
@@ -91,7 +94,7 @@ export async function runAgent(options: RunAgentOptions): Promise<number> {
     name: `hdrcap-agent ${identity.agentId}`,
     logger,
     onConnectedChange: (up) => {
-      metrics.natsConnected.set(up ? 1 : 0);
+      metrics?.natsConnected.set(up ? 1 : 0);
       if (up) daemon?.onReconnected();
     },
   });
