@@ -4,6 +4,7 @@
  * own keys. Schemas of the management calls, the views, and the consumer's query.
  */
 import { z } from "@hono/zod-openapi";
+import { queryIntSchema } from "./query-int.ts";
 import { storableTimeSchema } from "./records.ts";
 import { idSchema, isStorableText, rateLimitSchema, slugSchema, UNSTORABLE_TEXT_MESSAGE } from "./schemas.ts";
 
@@ -141,7 +142,7 @@ export const publishedRecordsQuerySchema = z
   .object({
     since: storableTimeSchema.optional(),
     until: storableTimeSchema.optional(),
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    limit: queryIntSchema(1, 1000).default(100),
     cursor: z.string().max(200).optional(),
     order: z.enum(["asc", "desc"]).default("asc"),
   })

@@ -3,6 +3,7 @@
  * an agent, published over NATS and served by the records API.
  */
 import { z } from "zod";
+import { queryIntSchema } from "./query-int.ts";
 import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from "./storable-text.ts";
 
 export const endpointSchema = z.object({
@@ -70,9 +71,9 @@ export const recordsQuerySchema = z.object({
   kind: z.enum(["request", "response"]).optional(),
   method: z.string().regex(/^[A-Za-z-]{1,20}$/, "must be an HTTP method").optional(),
   pathPrefix: z.string().min(1).max(2048).optional(),
-  status: z.coerce.number().int().min(100).max(599).optional(),
+  status: queryIntSchema(100, 599).optional(),
   hasHeader: headerNameParam.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: queryIntSchema(1, 1000).default(100),
   cursor: z.string().max(200).optional(),
   order: z.enum(["asc", "desc"]).default("asc"),
   format: z.enum(["json", "ndjson", "csv"]).default("json"),

@@ -1,6 +1,7 @@
 /** Request and response schemas of the public API (shared by REST and tRPC). */
 import { z } from "@hono/zod-openapi";
 import type { ErrorIssue } from "./errors.ts";
+import { queryIntSchema } from "./query-int.ts";
 import { scopeSchema } from "./scopes.ts";
 import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from "./storable-text.ts";
 
@@ -13,7 +14,7 @@ export const idSchema = (prefix: string) =>
     .regex(new RegExp(`^${prefix}_[A-Za-z0-9]{8,40}$`), `must be an id like ${prefix}_…`);
 
 export const pageQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: queryIntSchema(1, 1000).default(100),
   cursor: z.string().max(200).optional(),
 });
 export type PageQuery = z.infer<typeof pageQuerySchema>;
