@@ -322,7 +322,7 @@ async function ingestRun(stack: BenchStack, o: IngestBenchOptions, factory: Batc
 
 const COPY_COLUMNS = [
   "ts", "tenant_id", "capture_id", "agent_id", "connection_id", "kind", "direction", "role", "src_ip", "src_port", "dst_ip", "dst_port",
-  "pid", "comm", "method", "path", "version", "status", "latency_ms", "headers", "header_names", "header_bytes",
+  "pid", "comm", "method", "path", "version", "status", "latency_ms", "headers", "header_terms", "header_bytes",
 ] as const;
 
 /** COPY text format of one value: \N for null, backslash escapes for \ tab newline CR. */
@@ -330,7 +330,7 @@ function copyField(column: (typeof COPY_COLUMNS)[number], v: unknown): string {
   if (v === null || v === undefined) return "\\N";
   let s: string;
   if (column === "headers") s = typeof v === "string" ? v : JSON.stringify(v);
-  else if (column === "header_names") s = `{${(v as string[]).map((x) => `"${x.replace(/[\\"]/g, "\\$&")}"`).join(",")}}`;
+  else if (column === "header_terms") s = `{${(v as string[]).map((x) => `"${x.replace(/[\\"]/g, "\\$&")}"`).join(",")}}`;
   else if (v instanceof Date) s = v.toISOString();
   else s = String(v);
   return s.replace(/[\\\t\n\r]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"));
@@ -388,7 +388,7 @@ async function copyInto(db: DbHandle, table: string, c: CeilingBatches, streams:
 /** One multi-row INSERT per batch into `records`, `streams` at once; records/s. */
 async function insertInto(db: DbHandle, c: CeilingBatches, streams: number): Promise<number> {
   // Rows as they are: postgres.js serialises the jsonb `headers` itself (a pre-serialised string would be stored
-  // as one JSON string, which the generated header_pairs column refuses).
+  // as one JSON string).
   const started = performance.now();
   let next = 0;
   await Promise.all(

@@ -28,6 +28,8 @@ function makeRecord(i: number): HttpRecord {
       { name: "Host", value: "api.test" },
       { name: i % 2 === 0 ? "X-Tenant" : "x-tenant", value: `t${i % 3}` },
       ...(i % 7 === 0 ? [{ name: "X-Debug", value: "1" }] : []),
+      // a value holding "=", and a name holding "=" (not a token, but the ingester stores it) that must not pass for it
+      ...(i % 11 === 0 ? [{ name: "X-Eq", value: "trap=v" }] : i % 11 === 1 ? [{ name: "X-Eq=Trap", value: "v" }] : []),
       { name: "X-Note", value: 'has "quotes", commas\nand newlines' },
     ],
     headerBytes: 100 + (i % 10),
@@ -92,6 +94,8 @@ describe("records API", () => {
     ["agent", "?agent=agt_AgentTwo000000002", (_r: HttpRecord, i: number) => i >= 200],
     ["header value, name case-insensitive", "?header.X-TENANT=t1", (r: HttpRecord) => r.headers.some((x) => x.name.toLowerCase() === "x-tenant" && x.value === "t1")],
     ["hasHeader", "?hasHeader=x-debug", (r: HttpRecord) => r.headers.some((x) => x.name === "X-Debug")],
+    ["header value holding '=' (not a name holding it)", "?header.x-eq=trap=v", (r: HttpRecord) => r.headers.some((x) => x.name === "X-Eq" && x.value === "trap=v")],
+    ["hasHeader of a name whose value holds '='", "?hasHeader=x-eq", (r: HttpRecord) => r.headers.some((x) => x.name === "X-Eq")],
     ["everything at once", "?kind=request&hasHeader=X-Debug&header.x-tenant=t0&pathPrefix=/v1", (r: HttpRecord) => r.kind === "request" && r.headers.some((x) => x.name === "X-Debug") && r.headers.some((x) => x.name.toLowerCase() === "x-tenant" && x.value === "t0") && (r.path?.startsWith("/v1") ?? false)],
   ])("filters by %s", async (_what, q, pred) => {
     const res = await get(`${q}&limit=1000`);
@@ -132,7 +136,7 @@ describe("records API", () => {
     const one = res.body.byAgent.find((a: { agentId: string }) => a.agentId === "agt_AgentOne000000001");
     expect(one.buckets.map((b: { count: number }) => b.count)).toEqual([100, 100]);
     const inventory = Object.fromEntries(res.body.headers.map((x: { name: string; records: number; distinctValues: number }) => [x.name, [x.records, x.distinctValues]]));
-    expect(inventory).toEqual({ host: [N, 1], "x-tenant": [N, 3], "x-note": [N, 1], "x-debug": [43, 1] });
+    expect(inventory).toEqual({ host: [N, 1], "x-tenant": [N, 3], "x-note": [N, 1], "x-debug": [43, 1], "x-eq": [28, 1], "x-eq=trap": [28, 1] });
     expect(res.body.header).toEqual({ name: "x-tenant", distinctValues: 3, top: [{ value: "t0", count: 100 }, { value: "t1", count: 100 }, { value: "t2", count: 100 }] });
     expect(res.body.headerBytes.p50).toBeCloseTo(104.5, 5);
   });

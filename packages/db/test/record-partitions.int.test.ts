@@ -24,7 +24,7 @@ const row = (ts: Date) => ({
   status: null,
   latency_ms: null,
   headers: [["Host", "a"]],
-  header_names: ["host"],
+  header_terms: ["host", "host=a"],
   header_bytes: 30,
 });
 

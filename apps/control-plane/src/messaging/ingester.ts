@@ -7,7 +7,7 @@
  * capture, oversize) are logged, counted and terminated, never redelivered forever.
  */
 import { NATS_SUBJECTS, parseAgentSubject, RECORDS_CONSUMER, RECORDS_STREAM, type HttpRecord } from "@hdrcap/api";
-import { storeRecordBatch, type Db, type NewRecordRow } from "@hdrcap/db";
+import { headerTerms, storeRecordBatch, type Db, type NewRecordRow } from "@hdrcap/db";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../logger.ts";
@@ -78,7 +78,7 @@ export function recordRow(r: HttpRecord, ids: { tenantId: string; captureId: str
     status: r.status,
     latency_ms: r.latencyMs,
     headers: r.headers.map((h) => [h.name, h.value]),
-    header_names: [...new Set(r.headers.map((h) => h.name.toLowerCase()))],
+    header_terms: headerTerms(r.headers),
     header_bytes: r.headerBytes,
   };
 }

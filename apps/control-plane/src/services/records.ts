@@ -4,7 +4,7 @@
  * the caller's tenant and the capture, and starts from the (capture_id, ts, id) index.
  */
 import { ApiError, requireScope, type AuthContext, type Page, type RecordsFilter, type RecordStats, type StoredRecordView } from "@hdrcap/api";
-import type { Db, RecordRow } from "@hdrcap/db";
+import { headerNameTerm, headerValueTerm, isIndexedHeaderName, type Db, type RecordRow } from "@hdrcap/db";
 import { sql, type SelectQueryBuilder } from "kysely";
 
 export function storedRecordView(r: RecordRow): StoredRecordView {
@@ -79,10 +79,12 @@ function applyFilter(q: RecordsQueryBuilder, tenantId: string, captureId: string
   if (f.method) q = q.where("method", "=", f.method.toUpperCase());
   if (f.pathPrefix) q = q.where(sql<boolean>`starts_with(path, ${f.pathPrefix})`);
   if (f.status !== undefined) q = q.where("status", "=", f.status);
-  const names = [...new Set([...(f.hasHeader ? [f.hasHeader.toLowerCase()] : []), ...(f.headers ?? []).map((h) => h.name)])];
-  if (names.length) q = q.where(sql<boolean>`header_names @> ${sql.val(names)}::text[]`);
-  // Names never contain "=", so "name=value" is an exact pair match served by the GIN index.
-  if (f.headers?.length) q = q.where(sql<boolean>`header_pairs @> ${sql.val(f.headers.map((h) => `${h.name}=${h.value}`))}::text[]`);
+  // Both header filters are terms of the one GIN index on header_terms (packages/db header-terms.ts); a "name=value"
+  // term also says that the name is there. A name holding "=" has no terms (filters take HTTP token names anyway).
+  const names = [...(f.hasHeader ? [f.hasHeader] : []), ...(f.headers ?? []).map((h) => h.name)];
+  if (!names.every(isIndexedHeaderName)) return q.where(sql<boolean>`false`);
+  const terms = [...(f.hasHeader ? [headerNameTerm(f.hasHeader)] : []), ...(f.headers ?? []).map((h) => headerValueTerm(h.name, h.value))];
+  if (terms.length) q = q.where(sql<boolean>`header_terms @> ${sql.val(terms)}::text[]`);
   return q;
 }
 

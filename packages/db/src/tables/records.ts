@@ -1,4 +1,4 @@
-import type { Generated, GeneratedAlways, Insertable, Selectable } from "kysely";
+import type { Generated, Insertable, Selectable } from "kysely";
 
 /**
  * Captured HTTP header blocks. Range-partitioned by day on `ts`
@@ -27,10 +27,11 @@ export interface RecordsTable {
   latency_ms: number | null;
   /** Ordered [[name, value], ...] exactly as on the wire (after redaction). */
   headers: unknown;
-  /** Lower-cased header names, for hasHeader / header.<name> filters. */
-  header_names: string[];
-  /** Lower-cased "name=value" pairs, computed by Postgres (GIN-indexed, for header.<name>=<value>). */
-  header_pairs: GeneratedAlways<string[]>;
+  /**
+   * What hasHeader / header.<name>=<value> filters find the record by (one GIN index): each distinct lower-cased
+   * name and each "name=value"; `headerTerms(headers)` (header-terms.ts) is the rule. Every writer fills it.
+   */
+  header_terms: string[];
   header_bytes: number;
 }
 export type RecordRow = Selectable<RecordsTable>;
