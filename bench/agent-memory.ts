@@ -6,10 +6,13 @@
  * NATS responders, ingester) runs in this process over a real Postgres and nats-server,
  * on the same cores as nginx, wrk and the agent: the whole pipeline competes for them.
  *
- *   npm run bench -- agent-memory [--rounds 3] [--duration 6] [--idle 5] [--max-queued-records N] [--metrics] [--agent <main.js>]
+ *   npm run bench -- agent-memory [--rounds 3] [--duration 6] [--idle 5] [--max-queued-records N] [--max-queued-bytes N]
+ *     [--spool-max-bytes N] [--metrics] [--agent <main.js>]
  *
  * --metrics serves the agent's Prometheus metrics (which loads prom-client, ~2 MiB more) and samples them
- * during the load: the peak of its V8 heap, external (ArrayBuffer) memory and records queued for JetStream.
+ * during the load: the peak of its V8 heap, external (ArrayBuffer) memory and records queued for JetStream, and
+ * (agents with a spool) of batch bytes held in memory and of the spool on disk.
+ * --max-queued-bytes / --spool-max-bytes are passed to the agent (an agent without a spool rejects them).
  * --agent runs another build of the agent (e.g. one of an earlier commit) instead of apps/agent/dist/main.js.
  * Each round starts a fresh agent process: round 1 enrolls (fetch, key generation), later rounds start from the
  * stored identity as the installed service does, so the table shows the two idle figures apart.
@@ -41,13 +44,15 @@ interface AgentGauges {
   heapTotal: number;
   external: number;
   queuedRecords: number;
+  queuedBytes: number;
+  spoolBytes: number;
 }
 
 async function scrapeGauges(port: number): Promise<AgentGauges | null> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const g = (name: string) => Number(new RegExp(`^hdrcap_agent_${name}(?:\\{[^}]*\\})? (\\S+)`, "m").exec(text)?.[1] ?? NaN);
-    return { heapUsed: g("nodejs_heap_size_used_bytes"), heapTotal: g("nodejs_heap_size_total_bytes"), external: g("nodejs_external_memory_bytes"), queuedRecords: g("queued_records") };
+    return { heapUsed: g("nodejs_heap_size_used_bytes"), heapTotal: g("nodejs_heap_size_total_bytes"), external: g("nodejs_external_memory_bytes"), queuedRecords: g("queued_records"), queuedBytes: g("queued_bytes"), spoolBytes: g("spool_bytes") };
   } catch {
     return null;
   }
@@ -94,9 +99,13 @@ export async function runAgentMemoryBench(argv: string[]): Promise<void> {
   const threads = Number(value("--threads") ?? 2);
   const connections = Number(value("--connections") ?? 16);
   const maxQueued = value("--max-queued-records");
+  const maxQueuedBytes = value("--max-queued-bytes");
+  const spoolMaxBytes = value("--spool-max-bytes");
   const metricsPort = argv.includes("--metrics") ? 9400 + (process.pid % 500) : undefined;
   const agentArgs = [
     ...(maxQueued ? ["--max-queued-records", maxQueued] : []),
+    ...(maxQueuedBytes ? ["--max-queued-bytes", maxQueuedBytes] : []),
+    ...(spoolMaxBytes ? ["--spool-max-bytes", spoolMaxBytes] : []),
     ...(metricsPort ? ["--metrics-port", String(metricsPort)] : []),
   ];
   if (process.getuid?.() !== 0) throw new Error("the agent-memory benchmark needs root (eBPF)");
@@ -156,7 +165,7 @@ export async function runAgentMemoryBench(argv: string[]): Promise<void> {
       const sampler = (async () => {
         while (sampling) {
           const g = await scrapeGauges(metricsPort!);
-          if (g) gauges = gauges ? { heapUsed: Math.max(gauges.heapUsed, g.heapUsed), heapTotal: Math.max(gauges.heapTotal, g.heapTotal), external: Math.max(gauges.external, g.external), queuedRecords: Math.max(gauges.queuedRecords, g.queuedRecords) } : g;
+          if (g) gauges = gauges ? (Object.fromEntries(Object.entries(g).map(([k, v]) => [k, Math.max(v, gauges![k as keyof AgentGauges])])) as unknown as AgentGauges) : g;
           await sleep(250);
         }
       })();
@@ -189,7 +198,8 @@ export async function runAgentMemoryBench(argv: string[]): Promise<void> {
       const g = gauges as AgentGauges | null;
       if (g)
         console.log(
-          `    peaks: V8 heap ${(g.heapUsed / MIB).toFixed(1)} used / ${(g.heapTotal / MIB).toFixed(1)} total MiB, external ${(g.external / MIB).toFixed(1)} MiB, ${g.queuedRecords} records queued`,
+          `    peaks: V8 heap ${(g.heapUsed / MIB).toFixed(1)} used / ${(g.heapTotal / MIB).toFixed(1)} total MiB, external ${(g.external / MIB).toFixed(1)} MiB, ${g.queuedRecords} records queued` +
+            (Number.isNaN(g.queuedBytes) ? "" : `, batches in memory ${(g.queuedBytes / MIB).toFixed(1)} MiB, spool ${(g.spoolBytes / MIB).toFixed(1)} MiB`),
         );
     }
   } finally {

@@ -141,6 +141,12 @@ const positiveInt = (name: string) => (value: string) => {
   return n;
 };
 
+const nonNegativeInt = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name}: "${value}" is not a non-negative integer`);
+  return n;
+};
+
 const labelList = (value: string, prev: Record<string, string> = {}) => {
   const out = { ...prev };
   for (const part of value.split(",").map((s) => s.trim()).filter(Boolean)) {
@@ -170,9 +176,20 @@ program
   .addOption(new Option("--desired-interval <ms>", "re-fetch the desired state this often").argParser(positiveInt("desired-interval")).default(10_000))
   .addOption(new Option("--heartbeat-interval <ms>", "heartbeat this often").argParser(positiveInt("heartbeat-interval")).default(5_000))
   .addOption(
-    new Option("--max-queued-records <n>", "records buffered in memory while NATS is unreachable; more are dropped and counted")
+    new Option("--max-queued-records <n>", "records of sealed batches held in memory awaiting publish; more go to the spool (dropped and counted without one)")
       .argParser(positiveInt("max-queued-records"))
       .default(200_000),
+  )
+  .addOption(
+    new Option("--max-queued-bytes <n>", "encoded bytes of record batches held in memory awaiting publish; more go to the spool (dropped and counted without one)")
+      .argParser(positiveInt("max-queued-bytes"))
+      .default(16 * 1024 * 1024),
+  )
+  .option("--spool-dir <dir>", "disk spool for record batches over the memory bounds, replayed at the next start (default <state-dir>/spool)")
+  .addOption(
+    new Option("--spool-max-bytes <n>", "bytes of the spool on disk at most; more are dropped and counted; 0 disables the spool")
+      .argParser(nonNegativeInt("spool-max-bytes"))
+      .default(1024 ** 3),
   )
   .addOption(new Option("--flush-timeout <ms>", "on SIGTERM, wait this long for unpublished records").argParser(positiveInt("flush-timeout")).default(10_000))
   .action(
@@ -186,6 +203,9 @@ program
       desiredInterval: number;
       heartbeatInterval: number;
       maxQueuedRecords: number;
+      maxQueuedBytes: number;
+      spoolDir?: string;
+      spoolMaxBytes: number;
       flushTimeout: number;
     }) => {
       const { runAgent } = await import("./daemon/run-agent.ts");
@@ -199,6 +219,9 @@ program
         desiredIntervalMs: opts.desiredInterval,
         heartbeatIntervalMs: opts.heartbeatInterval,
         maxQueuedRecords: opts.maxQueuedRecords,
+        maxQueuedBytes: opts.maxQueuedBytes,
+        spoolDir: opts.spoolDir,
+        spoolMaxBytes: opts.spoolMaxBytes,
         flushTimeoutMs: opts.flushTimeout,
       });
       process.exit(code);

@@ -31,7 +31,7 @@ export interface AgentDaemonOptions {
   requestTimeoutMs?: number;
   /** Finished captures stay in heartbeats at least this long. Default 60 s. */
   reportRetentionMs?: number;
-  /** Publisher tuning (queue bound, batch limits, concurrency). */
+  /** Publisher tuning (memory bounds, disk spool, batch limits, concurrency). */
   publisher?: Omit<RecordPublisherOptions, "sink" | "batchIdPrefix" | "observer">;
   /** Replaces the JetStream sink (tests). */
   sink?: BatchSink;
@@ -79,6 +79,16 @@ export class AgentDaemon {
         recordsDropped: (captureId, count, why) => {
           metrics?.recordsDropped.inc({ reason: why }, count);
           this.logDropped(captureId, count, why);
+        },
+        batchSpooled: (b) => {
+          metrics?.batchesSpooled.inc();
+          metrics?.recordsSpooled.inc(b.count);
+          metrics?.bytesSpooled.inc(b.payload.length);
+        },
+        batchReplayed: (b) => metrics?.recordsReplayed.inc(b.count),
+        spoolCorrupt: (frames, bytes) => {
+          metrics?.spoolCorruptFrames.inc(frames);
+          this.log.warn({ frames, bytes }, "skipped a torn or corrupt frame in the record spool");
         },
       },
     });
@@ -173,6 +183,8 @@ export class AgentDaemon {
       await this.supervisor.stopAll();
       const abandoned = await this.publisher.close(flushTimeoutMs);
       if (abandoned > 0) this.log.error({ records: abandoned }, "records not published before shutdown (counted as dropped)");
+      const kept = this.publisher.recordsKeptInSpool;
+      if (kept > 0) this.log.warn({ records: kept }, "records not published before shutdown kept in the spool for the next start");
       if (this.dropLogTimer) clearTimeout(this.dropLogTimer);
       this.flushDropLog();
       this.updateGauges();
@@ -240,6 +252,8 @@ export class AgentDaemon {
     if (!m) return;
     m.capturesRunning.set(this.supervisor.runningCount);
     m.queuedRecords.set(this.publisher.heldRecords);
+    m.queuedBytes.set(this.publisher.heldBytes);
+    m.spoolBytes.set(this.publisher.spoolBytes);
     m.natsConnected.set(this.options.link.connected() ? 1 : 0);
   }
 }

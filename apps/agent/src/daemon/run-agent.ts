@@ -3,6 +3,7 @@
  * endpoint, NATS link, daemon, and signal handling. Resolves with the exit code.
  */
 import type { Server } from "node:http";
+import { join } from "node:path";
 import { destination, pino, type Logger } from "pino";
 import { runSystemCheck } from "../capture/system-check.ts";
 import { EnrollmentError } from "../enrollment/enroll-client.ts";
@@ -25,6 +26,12 @@ export interface RunAgentOptions {
   desiredIntervalMs?: number;
   heartbeatIntervalMs?: number;
   maxQueuedRecords?: number;
+  /** Encoded bytes of record batches held in memory; more go to the spool. */
+  maxQueuedBytes?: number;
+  /** The disk spool for batches over the memory bounds. Default `<stateDir>/spool`. */
+  spoolDir?: string;
+  /** Bytes of the spool on disk at most (over it, batches are dropped and counted); 0 disables the spool. Default 1 GiB. */
+  spoolMaxBytes?: number;
   flushTimeoutMs?: number;
   /**
    * The installed service's configuration file (`hdrcap-agent service`): enables the
@@ -135,7 +142,11 @@ export async function runAgent(options: RunAgentOptions): Promise<number> {
     metrics,
     desiredIntervalMs: options.desiredIntervalMs,
     heartbeatIntervalMs: options.heartbeatIntervalMs,
-    publisher: { maxQueuedRecords: options.maxQueuedRecords },
+    publisher: {
+      maxQueuedRecords: options.maxQueuedRecords,
+      maxQueuedBytes: options.maxQueuedBytes,
+      spool: options.spoolMaxBytes === 0 ? undefined : { dir: options.spoolDir ?? join(options.stateDir, "spool"), maxBytes: options.spoolMaxBytes },
+    },
     onUpgrade,
   });
   daemon.start();

@@ -1,15 +1,18 @@
 /**
  * Streams capture records to JetStream: batches per capture (count, size, and a
- * short flush delay), a bounded in-memory queue that rides out NATS outages, and
- * a pump with a few publishes in flight. Every record added is eventually either
- * acknowledged by the stream (`published`) or counted as `dropped` (queue full, or
- * abandoned at shutdown) — nothing disappears without a count.
+ * short flush delay), an in-memory queue bounded by encoded bytes and records, an
+ * optional disk spool (batch-spool.ts) for what does not fit it, and a pump with a
+ * few publishes in flight sending in seal order from memory and spool. Every record
+ * added is eventually either acknowledged by the stream (`published`), counted as
+ * `dropped` (queue or spool full, or abandoned at shutdown), or — with a spool —
+ * kept on disk at shutdown for the next run to replay: nothing disappears without a count.
  *
  * Batches keep their id across retries and the id is the JetStream Nats-Msg-Id,
  * so a publish whose ack was lost and is sent again is stored once.
  */
 import { randomBytes } from "node:crypto";
 import type { HttpRecord } from "@hdrcap/api/records";
+import { BatchSpool, type BatchSpoolOptions, type SpoolSegment } from "./batch-spool.ts";
 import { DEFAULT_BATCH_LIMITS, RecordBatchBuilder, type BatchLimits, type SealedBatch } from "./record-batch-builder.ts";
 
 /** Where sealed batches go; resolves when the stream acknowledged the batch. */
@@ -22,8 +25,20 @@ export interface BatchSink {
 export interface RecordPublisherObserver {
   batchPublished?(batch: SealedBatch): void;
   publishFailed?(batch: SealedBatch, err: unknown): void;
-  recordsDropped?(captureId: string, count: number, why: "queue-full" | "shutdown"): void;
+  recordsDropped?(captureId: string, count: number, why: DropReason): void;
+  /** A sealed batch did not fit in memory and was written to the spool. */
+  batchSpooled?(batch: SealedBatch): void;
+  /** A batch left in the spool by an earlier run was read back (it is published like any other). */
+  batchReplayed?(batch: SealedBatch): void;
+  /** A spool segment ended in a torn or corrupt frame (e.g. a crash mid-write): skipped, with what followed it. */
+  spoolCorrupt?(frames: number, bytes: number): void;
 }
+
+/**
+ * queue-full: no spool and over the memory bounds; spool-full: over the memory bounds and the spool's;
+ * spool-error: the spool's file system refused the write; shutdown: unpublished at close.
+ */
+export type DropReason = "queue-full" | "spool-full" | "spool-error" | "shutdown";
 
 export interface RecordPublisherOptions {
   sink: BatchSink;
@@ -32,8 +47,15 @@ export interface RecordPublisherOptions {
   limits?: BatchLimits;
   /** A partly filled batch is sealed at most this long after its first record. Default 20 ms. */
   flushDelayMs?: number;
-  /** Records held in memory (filling, queued, in flight) at most; more are dropped and counted. Default 200,000. */
+  /**
+   * Records of sealed batches held in memory (queued, in flight) at most; without a spool also
+   * the bound of records accepted (filling included), beyond which add() drops and counts. Default 200,000.
+   */
   maxQueuedRecords?: number;
+  /** Encoded bytes of sealed batches held in memory (queued, in flight) at most. Default 16 MiB. */
+  maxQueuedBytes?: number;
+  /** Sealed batches beyond the memory bounds go to this disk spool (and what it holds from an earlier run is replayed). */
+  spool?: BatchSpoolOptions;
   /** Publishes awaiting their ack at most. Default 8. */
   maxInFlight?: number;
   /** Retry backoff after a failed publish: doubles from min to max. Defaults 100 ms, 5 s. */
@@ -55,6 +77,20 @@ interface QueuedBatch {
   batch: SealedBatch;
   /** Seal order, so retried batches keep their place relative to later ones. */
   order: number;
+  /** Set when read back from the spool: acknowledged there too. */
+  segment?: SpoolSegment;
+}
+
+export interface SpoolCounters {
+  /** Batches, records and bytes written to the spool by this process. */
+  spooledBatches: number;
+  spooledRecords: number;
+  spooledBytes: number;
+  /** Batches left by an earlier run and read back. */
+  replayedBatches: number;
+  replayedRecords: number;
+  /** Torn or corrupt frames skipped. */
+  corruptFrames: number;
 }
 
 interface CaptureState {
@@ -68,6 +104,9 @@ export class RecordPublisher {
   private readonly limits: BatchLimits;
   private readonly flushDelayMs: number;
   private readonly maxQueuedRecords: number;
+  private readonly maxQueuedBytes: number;
+  private readonly spool: BatchSpool | null;
+  private readonly spoolCounters: SpoolCounters = { spooledBatches: 0, spooledRecords: 0, spooledBytes: 0, replayedBatches: 0, replayedRecords: 0, corruptFrames: 0 };
   private readonly maxInFlight: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
@@ -79,12 +118,20 @@ export class RecordPublisher {
   /** Sealed batches waiting to be sent, in seal order (a failed batch goes back to its place). */
   private readonly queue: QueuedBatch[] = [];
   private readonly inFlightBatches = new Set<QueuedBatch>();
+  /** Records accepted (or replayed) and neither acknowledged nor dropped: in builders, memory or the spool. */
   private queuedRecords = 0;
+  /** Sealed batches in memory (queued and in flight): the memory bound. */
+  private memoryBytes = 0;
+  private memoryRecords = 0;
+  /** Records still held (in memory or the spool) when close() returned. */
+  private keptAtClose = 0;
   private seq = 0;
   private order = 0;
   private backoffMs = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** close() returned: nothing is sent or read from the spool any more. */
+  private finished = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(options: RecordPublisherOptions) {
@@ -92,6 +139,8 @@ export class RecordPublisher {
     this.limits = options.limits ?? DEFAULT_BATCH_LIMITS;
     this.flushDelayMs = options.flushDelayMs ?? 20;
     this.maxQueuedRecords = options.maxQueuedRecords ?? 200_000;
+    this.maxQueuedBytes = options.maxQueuedBytes ?? 16 * 1024 * 1024;
+    this.spool = options.spool ? new BatchSpool(options.spool) : null;
     this.maxInFlight = options.maxInFlight ?? 8;
     this.retryMinMs = options.retryMinMs ?? 100;
     this.retryMaxMs = options.retryMaxMs ?? 5_000;
@@ -99,9 +148,29 @@ export class RecordPublisher {
     this.batchIdPrefix = options.batchIdPrefix;
   }
 
-  /** Records held in memory right now (filling, queued and in flight). */
+  /** Records held right now (filling, queued, in flight, and spooled by this process). */
   get heldRecords(): number {
     return this.queuedRecords;
+  }
+
+  /** Encoded bytes of the sealed batches held in memory (queued and in flight). */
+  get heldBytes(): number {
+    return this.memoryBytes;
+  }
+
+  /** Bytes of spool segments on disk (0 without a spool). */
+  get spoolBytes(): number {
+    return this.spool?.bytes ?? 0;
+  }
+
+  /** What went through the spool so far. */
+  get spoolStats(): SpoolCounters {
+    return { ...this.spoolCounters };
+  }
+
+  /** Records not published and not dropped when close() returned: kept in the spool for the next run. */
+  get recordsKeptInSpool(): number {
+    return this.keptAtClose;
   }
 
   /** Sealed batches not yet acknowledged (queued and in flight). */
@@ -121,7 +190,8 @@ export class RecordPublisher {
     const state = this.capture(captureId);
     state.counters.added += records.length;
     let accepted = records;
-    const room = this.closed ? 0 : Math.max(0, this.maxQueuedRecords - this.queuedRecords);
+    // With a spool the bounds apply to sealed batches (enqueue); without one, to the records held.
+    const room = this.closed ? 0 : this.spool ? Infinity : Math.max(0, this.maxQueuedRecords - this.queuedRecords);
     if (records.length > room) {
       accepted = records.slice(0, room);
       this.drop(state, captureId, records.length - room, this.closed ? "shutdown" : "queue-full");
@@ -148,6 +218,8 @@ export class RecordPublisher {
     const state = this.captures.get(captureId);
     if (!state || state.builder.pending > 0) return;
     if (this.queue.some((q) => q.batch.captureId === captureId)) return;
+    // Spooled batches of the capture may still be published: keep counting them.
+    if (this.spool && this.spool.segmentCount > 0) return;
     for (const q of this.inFlightBatches) if (q.batch.captureId === captureId) return;
     this.captures.delete(captureId);
   }
@@ -163,8 +235,10 @@ export class RecordPublisher {
 
   /**
    * Seals everything and waits until all batches are acknowledged or `timeoutMs`
-   * passed; what is still unacknowledged then is counted as dropped. Returns the
-   * number of records dropped this way. No records are accepted afterwards.
+   * passed; what is still unacknowledged then is written to the spool (before the
+   * spool's unread batches, so the next run sends it first) or, without a spool or
+   * room in it, counted as dropped. Returns the number of records dropped this way
+   * (see recordsKeptInSpool for the rest). No records are accepted afterwards.
    */
   async close(timeoutMs: number): Promise<number> {
     this.closed = true;
@@ -173,14 +247,29 @@ export class RecordPublisher {
     const idle = await this.waitIdle(timeoutMs);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    if (idle) return 0;
+    this.finished = true;
+    if (idle) {
+      this.spool?.close();
+      return 0;
+    }
     // In-flight publishes may still be acknowledged later, but the process is exiting:
-    // count every record not acknowledged by now so the totals stay exact.
+    // every batch not acknowledged by now is kept in the spool or counted as dropped.
+    const held = [...this.queue.splice(0), ...this.inFlightBatches].sort((a, b) => a.order - b.order);
+    this.inFlightBatches.clear();
+    this.memoryBytes = 0;
+    this.memoryRecords = 0;
+    let kept = 0;
+    try {
+      kept = this.spool ? this.spool.keepInFront(held.map((q) => q.batch)) : 0;
+    } catch {
+      kept = 0; // the spool's file system refused: counted as dropped below
+    }
+    this.spool?.close();
     let abandoned = 0;
     const left = new Map<string, number>();
-    for (const { batch: b } of [...this.queue.splice(0), ...this.inFlightBatches])
-      left.set(b.captureId, (left.get(b.captureId) ?? 0) + b.count);
-    this.inFlightBatches.clear();
+    for (const { batch: b } of held.slice(kept)) left.set(b.captureId, (left.get(b.captureId) ?? 0) + b.count);
+    for (const n of left.values()) this.queuedRecords -= n;
+    this.keptAtClose = this.queuedRecords;
     this.queuedRecords = 0;
     for (const [captureId, n] of left) {
       abandoned += n;
@@ -206,7 +295,7 @@ export class RecordPublisher {
   }
 
   private isIdle(): boolean {
-    return this.queuedRecords === 0;
+    return this.queuedRecords === 0 && !this.spool?.hasUnread;
   }
 
   private capture(captureId: string): CaptureState {
@@ -222,7 +311,7 @@ export class RecordPublisher {
     return state;
   }
 
-  private drop(state: CaptureState, captureId: string, count: number, why: "queue-full" | "shutdown"): void {
+  private drop(state: CaptureState, captureId: string, count: number, why: DropReason): void {
     state.counters.dropped += count;
     this.observer.recordsDropped?.(captureId, count, why);
   }
@@ -238,19 +327,74 @@ export class RecordPublisher {
 
   private enqueue(batches: SealedBatch[]): void {
     if (batches.length === 0) return;
-    for (const batch of batches) this.queue.push({ batch, order: this.order++ });
+    for (const batch of batches) {
+      const order = this.order++;
+      if (this.fitsInMemory(batch)) {
+        this.queue.push({ batch, order });
+        this.memoryBytes += batch.payload.length;
+        this.memoryRecords += batch.count;
+        continue;
+      }
+      const spooled = this.spool ? this.spool.append(batch) : "full";
+      if (spooled === "spooled") {
+        this.spoolCounters.spooledBatches++;
+        this.spoolCounters.spooledRecords += batch.count;
+        this.spoolCounters.spooledBytes += batch.payload.length;
+        this.observer.batchSpooled?.(batch);
+      } else {
+        this.queuedRecords -= batch.count;
+        const why = !this.spool ? "queue-full" : spooled === "full" ? "spool-full" : "spool-error";
+        this.drop(this.capture(batch.captureId), batch.captureId, batch.count, why);
+      }
+    }
     this.pump();
   }
 
+  /** Memory takes a batch while within both bounds and nothing older waits in the spool (seal order). */
+  private fitsInMemory(batch: SealedBatch): boolean {
+    if (this.spool?.hasUnread) return false;
+    if (this.memoryBytes === 0) return true; // a single batch larger than the bound still goes
+    if (this.memoryBytes + batch.payload.length > this.maxQueuedBytes) return false;
+    return !this.spool || this.memoryRecords + batch.count <= this.maxQueuedRecords;
+  }
+
   private pump(): void {
-    if (this.retryTimer) return; // backing off: the timer pumps
-    while (this.inFlightBatches.size < this.maxInFlight && this.queue.length > 0) {
+    if (this.retryTimer || this.finished) return; // backing off: the timer pumps
+    while (this.inFlightBatches.size < this.maxInFlight && (this.queue.length > 0 || this.spool?.hasUnread)) {
       if (!this.sink.isReady()) {
         this.scheduleRetry(Math.max(this.retryMinMs, 250));
         return;
       }
+      if (this.queue.length === 0 && !this.readSpool()) continue;
       this.send(this.queue.shift()!);
     }
+    if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /**
+   * Moves the oldest spool segment into the queue (everything in memory is older than it,
+   * everything sealed later is newer). False when it held no intact batch.
+   */
+  private readSpool(): boolean {
+    const read = this.spool!.readNext();
+    if (!read) return false;
+    if (read.corruptFrames > 0) {
+      this.spoolCounters.corruptFrames += read.corruptFrames;
+      this.observer.spoolCorrupt?.(read.corruptFrames, read.corruptBytes);
+    }
+    for (const batch of read.batches) {
+      this.queue.push({ batch, order: this.order++, segment: read.segment });
+      this.memoryBytes += batch.payload.length;
+      this.memoryRecords += batch.count;
+      if (read.segment.replayed) {
+        this.capture(batch.captureId); // its counters count the replayed records as published
+        this.queuedRecords += batch.count;
+        this.spoolCounters.replayedBatches++;
+        this.spoolCounters.replayedRecords += batch.count;
+        this.observer.batchReplayed?.(batch);
+      }
+    }
+    return read.batches.length > 0;
   }
 
   private send(queued: QueuedBatch): void {
@@ -273,6 +417,9 @@ export class RecordPublisher {
     if (err === null) {
       this.backoffMs = 0;
       this.queuedRecords -= batch.count;
+      this.memoryBytes -= batch.payload.length;
+      this.memoryRecords -= batch.count;
+      if (queued.segment) this.spool!.acked(queued.segment);
       const state = this.captures.get(batch.captureId);
       if (state) state.counters.published += batch.count;
       this.observer.batchPublished?.(batch);

@@ -132,6 +132,58 @@ describe("RecordPublisher against JetStream", () => {
     expect(await streamMessageCount(link.nc, stream)).toBe(batches.length);
   });
 
+  it("spools what exceeds the memory bound while NATS is down, survives a publisher restart, and publishes every record exactly once", async () => {
+    const tenantId = randomId("ten");
+    const agentId = randomId("agt");
+    const stream = await createRecordsStream(link.nc, tenantId, agentId);
+    const spoolDir = join(dir, `spool-${agentId}`);
+    const spooling = (label: string) => {
+      const sink = createJetStreamBatchSink(link.nc, { subject: NATS_SUBJECTS.records(tenantId, agentId), isConnected: () => link.connected(), ackTimeoutMs: 2_000 });
+      const drops: string[] = [];
+      const publisher = new RecordPublisher({
+        sink,
+        batchIdPrefix: `${agentId}-${label}`,
+        maxQueuedBytes: 256 * 1024,
+        spool: { dir: spoolDir, segmentBytes: 512 * 1024 },
+        retryMinMs: 50,
+        retryMaxMs: 500,
+        observer: { recordsDropped: (_id, n, why) => drops.push(`${n} ${why}`) },
+      });
+      return Object.assign(publisher, { drops });
+    };
+
+    const first = spooling("one");
+    first.add("cap_spool", fakeRecords(0, 2_000));
+    expect(await first.waitIdle(10_000)).toBe(true);
+    await server.stop();
+    for (let i = 2_000; i < 20_000; i += 500) first.add("cap_spool", fakeRecords(i, 500));
+    await sleep(50);
+    expect(first.heldBytes).toBeLessThanOrEqual(256 * 1024 + 512 * 1024);
+    expect(first.spoolStats.spooledRecords).toBeGreaterThan(10_000);
+    // The process stops while NATS is still down: what it holds stays in the spool.
+    expect(await first.close(200)).toBe(0);
+    expect(first.recordsKeptInSpool).toBe(18_000);
+
+    // A new process on the same spool, with more records of its own, while NATS comes back.
+    const second = spooling("two");
+    for (let i = 20_000; i < 25_000; i += 500) second.add("cap_spool", fakeRecords(i, 500));
+    await restartServer();
+    await waitConnected();
+    second.kick();
+    expect(await second.waitIdle(60_000)).toBe(true);
+    expect(second.counters("cap_spool")).toEqual({ added: 5_000, published: 23_000, dropped: 0 });
+    expect([...first.drops, ...second.drops]).toEqual([]);
+    expect(second.spoolBytes).toBe(0);
+    await second.close(1_000);
+
+    const batches = await readBatches(link.nc, stream);
+    expect(new Set(batches.map((b) => b.batchId)).size).toBe(batches.length);
+    const ids = batches.flatMap((b) => b.records.map((r) => r.connectionId));
+    expect(ids.length).toBe(25_000);
+    expect(new Set(ids).size).toBe(25_000);
+    rmSync(spoolDir, { recursive: true, force: true });
+  });
+
   // Speed belongs to the benchmarks (npm run bench -- ingest); this checks that a burst loses nothing.
   it("publishes a burst of 200,000 records without dropping or duplicating any", async () => {
     const tenantId = randomId("ten");
@@ -142,7 +194,8 @@ describe("RecordPublisher against JetStream", () => {
     const chunk = fakeRecords(0, 1000);
     for (let i = 0; i < total; i += chunk.length) {
       publisher.add("cap_fast", chunk);
-      if (publisher.heldRecords > 100_000) await publisher.waitIdle(10_000);
+      // Within the memory bounds (no spool here: what exceeds them would be dropped).
+      if (publisher.heldRecords > 100_000 || publisher.heldBytes > 8 * 1024 * 1024) await publisher.waitIdle(10_000);
     }
     expect(await publisher.waitIdle(60_000)).toBe(true);
     expect(publisher.counters("cap_fast")).toEqual({ added: total, published: total, dropped: 0 });
