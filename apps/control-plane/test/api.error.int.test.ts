@@ -75,6 +75,7 @@ describe("bad input gets a clear 400 naming the field", () => {
       "/bundles/latest.json",
       "/v1/agent-upgrades",
       "/v1/agent-upgrades/{id}",
+      "/v1/agent-upgrades/{id}/cancel",
       "/v1/agents",
       "/v1/agents/self/deregister",
       "/v1/agents/{id}",

@@ -38,4 +38,34 @@ describe("hdrcap CLI", () => {
     expect((await hdrcap("agents", "list")).stdout).toMatch(/^ID\s+HOSTNAME\s+STATUS/);
     expect((await hdrcap("keys", "list")).stdout).toContain(h.operatorKey.slice(0, 11));
   });
+
+  it("cancels a running agent upgrade rollout, as JSON or in words, and says why a second cancel fails", async () => {
+    const tenantId = (await h.call("GET", "/v1/whoami", { key: h.operatorKey })).body.tenant.id;
+    // Stored directly: creating one through the API needs a built agent bundle.
+    const running = async (id: string) => {
+      await h.db.db
+        .insertInto("agent_upgrades")
+        .values({ id, tenant_id: tenantId, target_version: "2.0.0-cli", bundle_file: "agent-2.0.0-cli-linux-x64.tar.gz", bundle_sha256: "0".repeat(64), bundle_size: 1, selector: {}, batch_size: 1, timeout_seconds: 60, batch_count: 2, status: "running", status_reason: null, current_batch: null, batch_started_at: null, created_by_key_id: null, finished_at: null })
+        .execute();
+      await h.db.db
+        .insertInto("agent_upgrade_agents")
+        .values([0, 1].map((batch) => ({ upgrade_id: id, agent_id: `agt_CliCancel000000${batch}`, tenant_id: tenantId, hostname: `host-${batch}`, batch, status: "pending" as const, from_version: "1.0.0", message: null, commanded_at: null })))
+        .execute();
+    };
+    const [first, second] = ["upg_CliCancel00000001", "upg_CliCancel00000002"];
+    await running(first);
+    const json = JSON.parse((await hdrcap("agents", "upgrade", "cancel", first, "--json")).stdout);
+    expect(json).toMatchObject({ id: first, status: "cancelled", counts: { skipped: 2 } });
+
+    await running(second); // the cancelled one no longer holds the tenant's one running rollout
+    expect((await hdrcap("agents", "upgrade", "cancel", second)).stdout.split("\n")).toEqual([
+      `rollout ${second} cancelled: cancelled; no agent was being upgraded`,
+      "  skipped 2 agents not yet commanded",
+      "",
+    ]);
+    const again = await hdrcap("agents", "upgrade", "cancel", second).catch((e: { code: number; stderr: string }) => e);
+    expect((again as { code: number }).code).toBe(1);
+    expect((again as { stderr: string }).stderr).toContain(`409 CONFLICT: cannot cancel agent upgrade ${second}: it is cancelled, not running`);
+    await h.db.db.deleteFrom("agent_upgrades").where("id", "in", [first, second]).execute();
+  });
 });

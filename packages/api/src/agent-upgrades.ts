@@ -21,7 +21,7 @@ export const createAgentUpgradeInputSchema = z
   .openapi("CreateAgentUpgradeInput");
 export type CreateAgentUpgradeInput = z.infer<typeof createAgentUpgradeInputSchema>;
 
-export const AGENT_UPGRADE_STATUSES = ["running", "completed", "failed"] as const;
+export const AGENT_UPGRADE_STATUSES = ["running", "completed", "failed", "cancelled"] as const;
 export type AgentUpgradeStatus = (typeof AGENT_UPGRADE_STATUSES)[number];
 export const UPGRADE_AGENT_STATUSES = ["pending", "upgrading", "upgraded", "failed", "skipped"] as const;
 export type UpgradeAgentStatus = (typeof UPGRADE_AGENT_STATUSES)[number];
@@ -44,7 +44,10 @@ export const agentUpgradeSchema = z
   .object({
     id: z.string(),
     status: z.enum(AGENT_UPGRADE_STATUSES),
-    statusReason: z.string().nullable().openapi({ description: "Why the rollout failed: which agent, and why" }),
+    statusReason: z
+      .string()
+      .nullable()
+      .openapi({ description: "Why the rollout failed (which agent, and why), or which agents a cancel left to finish" }),
     targetVersion: z.string(),
     bundleSha256: z.string(),
     agents: agentSelectorSchema,
@@ -53,7 +56,10 @@ export const agentUpgradeSchema = z
     batchCount: z.number(),
     currentBatch: z.number().nullable().openapi({ description: "The batch being upgraded (0-based), null when none is" }),
     createdAt: z.string(),
-    finishedAt: z.string().nullable(),
+    finishedAt: z
+      .string()
+      .nullable()
+      .openapi({ description: "When it ended; a cancelled rollout ends once the agents already commanded have come back or failed" }),
     counts: z.record(z.enum(UPGRADE_AGENT_STATUSES), z.number()),
     agentStates: z.array(agentUpgradeAgentSchema),
   })

@@ -39,6 +39,7 @@ export interface Services {
     create(auth: AuthContext, input: CreateAgentUpgradeInput): Promise<AgentUpgradeView>;
     get(auth: AuthContext, id: string): Promise<AgentUpgradeView>;
     list(auth: AuthContext, page: PageQuery & { status?: AgentUpgradeStatus }): Promise<Page<AgentUpgradeView>>;
+    cancel(auth: AuthContext, id: string): Promise<AgentUpgradeView>;
   };
   captures: {
     create(auth: AuthContext, input: CreateCaptureInput): Promise<CaptureView>;

@@ -2,6 +2,7 @@
  * `hdrcap agents upgrade`: starts an upgrade rollout of the selected agents to the control
  * plane's current bundle and follows it, printing each batch and each agent's state change
  * as it happens; exits 1 when the rollout fails (naming the agent and the reason).
+ * `hdrcap agents upgrade cancel <id>` cancels a running one.
  */
 import type { AgentUpgradeView } from "@hdrcap/api";
 import type { Command } from "commander";
@@ -57,14 +58,27 @@ export function progressLines(prev: AgentUpgradeView | null, next: AgentUpgradeV
     lines.push(`  ${who(a)}: ${a.status}${a.message ? ` (${a.message})` : ""}`);
   }
   if (next.status !== "running" && prev?.status === "running") {
-    lines.push(next.status === "completed" ? `upgraded ${next.counts.upgraded} agent${next.counts.upgraded === 1 ? "" : "s"} to ${next.targetVersion}` : `rollout failed: ${next.statusReason ?? "no reason given"}`);
+    lines.push(
+      next.status === "completed"
+        ? `upgraded ${next.counts.upgraded} agent${next.counts.upgraded === 1 ? "" : "s"} to ${next.targetVersion}`
+        : `rollout ${next.status}: ${next.statusReason ?? "no reason given"}`,
+    );
   }
+  return lines;
+}
+
+/** What `hdrcap agents upgrade cancel` prints: the outcome, and the agents the cancel could not stop. */
+export function describeCancel(u: AgentUpgradeView): string[] {
+  const lines = [`rollout ${u.id} ${u.status}: ${u.statusReason ?? ""}`.trimEnd()];
+  for (const a of u.agentStates.filter((x) => x.status === "upgrading")) lines.push(`  still upgrading ${who(a)}: ${a.message ?? ""}`.trimEnd());
+  const skipped = u.agentStates.filter((x) => x.status === "skipped" && x.message === "cancelled").length;
+  if (skipped > 0) lines.push(`  skipped ${skipped} agent${skipped === 1 ? "" : "s"} not yet commanded`);
   return lines;
 }
 
 export function registerAgentCommands(program: Command, loginOptions: (cmd: Command) => Command): void {
   const agents = program.commands.find((c) => c.name() === "agents") ?? program.command("agents").description("agents of the tenant");
-  loginOptions(agents.command("upgrade"))
+  const upgrade = loginOptions(agents.command("upgrade"))
     .description("upgrade running agents to the control plane's current bundle, one batch at a time, stopping at the first failure")
     .option("--labels <k=v,...>", "agents with all these labels", parseLabels)
     .option("--ids <ids>", "these agents (repeatable, comma-separated)", idList)
@@ -103,5 +117,16 @@ export function registerAgentCommands(program: Command, loginOptions: (cmd: Comm
         if (o.json) console.error(`hdrcap: rollout ${rollout.id} failed: ${rollout.statusReason}`);
         process.exitCode = 1;
       }
+    });
+
+  upgrade
+    .command("cancel")
+    .argument("<id>")
+    .description("cancel a running rollout: no further batch starts; agents already sent the upgrade command finish (it cannot be recalled). Takes --json, --url and --api-key")
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      // --url/--api-key/--json are `upgrade`'s options, which commander takes wherever they appear (`cancel upg_… --json`).
+      const o = cmd.optsWithGlobals<{ url?: string; apiKey?: string; json?: boolean }>();
+      const u = await createApiClient(resolveLogin(o)).post<AgentUpgradeView>(`/v1/agent-upgrades/${encodeURIComponent(id)}/cancel`, {});
+      console.log(o.json ? JSON.stringify(u, null, 2) : describeCancel(u).join("\n"));
     });
 }

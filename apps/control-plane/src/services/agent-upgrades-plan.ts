@@ -1,7 +1,8 @@
 /**
  * The pure decisions of an agent upgrade rollout, kept free of I/O so they are tested on
  * their own: which agents go in which batch (and which are skipped), when an agent of the
- * running batch counts as upgraded or failed, and what the rollout does next.
+ * running batch counts as upgraded or failed, what the rollout does next, and what a cancel
+ * says it left running.
  */
 import type { UpgradeAgentStatus } from "@hdrcap/api";
 
@@ -81,4 +82,15 @@ export function nextRolloutStep(agents: { agentId: string; batch: number | null;
   if (pending.length === 0) return { kind: "complete" };
   const batch = Math.min(...pending.map((a) => a.batch!));
   return { kind: "start-batch", batch, agentIds: pending.filter((a) => a.batch === batch).map((a) => a.agentId) };
+}
+
+/** The status reason of a cancelled rollout: what it leaves running, and why it cannot stop it. */
+export function cancelReason(upgradingAgentIds: string[], currentBatch: number | null, batchCount: number): string {
+  if (upgradingAgentIds.length === 0) return "cancelled; no agent was being upgraded";
+  const n = upgradingAgentIds.length;
+  const batch = currentBatch === null ? "" : ` in batch ${currentBatch + 1} of ${batchCount}`;
+  return (
+    `cancelled; ${n} agent${n === 1 ? "" : "s"} already sent the upgrade command${batch} (${upgradingAgentIds.join(", ")}) ` +
+    `${n === 1 ? "is" : "are"} left to finish: an upgrade command already sent cannot be recalled`
+  );
 }

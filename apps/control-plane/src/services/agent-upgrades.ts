@@ -26,7 +26,7 @@ import { sql } from "kysely";
 import type { Logger } from "../logger.ts";
 import type { SendUpgradeCommand } from "../messaging/agent-upgrade-command.ts";
 import { latestBundle, BundleUnavailableError, type BundleManifest } from "./agent-bundle.ts";
-import { judgeUpgradingAgent, nextRolloutStep, planUpgrade, type UpgradeCandidate } from "./agent-upgrades-plan.ts";
+import { cancelReason, judgeUpgradingAgent, nextRolloutStep, planUpgrade, type UpgradeCandidate } from "./agent-upgrades-plan.ts";
 import { audit } from "./audit.ts";
 import { decodeCursor, pageFrom } from "./cursor.ts";
 import { newId } from "./ids.ts";
@@ -186,6 +186,39 @@ export function createAgentUpgradesService(db: Db, options: AgentUpgradesService
       const agents = ids.length ? await db.selectFrom("agent_upgrade_agents").selectAll().where("upgrade_id", "in", ids).execute() : [];
       return pageFrom(rows, page.limit, (r) => r.id, (r) => upgradeView(r, agents.filter((a) => a.upgrade_id === r.id)));
     },
+
+    /**
+     * Cancels a running rollout: agents not yet commanded are skipped; agents already
+     * `upgrading` are left to finish (an upgrade command already sent cannot be recalled), and
+     * the driver records how they end, then marks the rollout finished. Takes the row lock the
+     * driver takes, so a tick either ran before (its batch is `upgrading` here) or sees `cancelled`.
+     */
+    async cancel(auth: AuthContext, id: string): Promise<AgentUpgradeView> {
+      requireScope(auth.key.scopes, "agents:write");
+      const now = new Date();
+      await db.transaction().execute(async (tx) => {
+        const u = await tx.selectFrom("agent_upgrades").selectAll().where("tenant_id", "=", auth.tenant.id).where("id", "=", id).forUpdate().executeTakeFirst();
+        if (!u) throw new ApiError("NOT_FOUND", `no agent upgrade ${id}`);
+        if (u.status !== "running") throw new ApiError("CONFLICT", `cannot cancel agent upgrade ${id}: it is ${u.status}, not running`);
+        const skipped = await tx
+          .updateTable("agent_upgrade_agents")
+          .set({ status: "skipped", message: "cancelled", updated_at: now })
+          .where("upgrade_id", "=", id)
+          .where("status", "=", "pending")
+          .returning("agent_id")
+          .execute();
+        const upgrading = await tx.selectFrom("agent_upgrade_agents").select("agent_id").where("upgrade_id", "=", id).where("status", "=", "upgrading").orderBy("agent_id").execute();
+        const reason = cancelReason(upgrading.map((a) => a.agent_id), u.current_batch, u.batch_count);
+        const settled = upgrading.length === 0;
+        await tx
+          .updateTable("agent_upgrades")
+          .set({ status: "cancelled", status_reason: reason, ...(settled ? { current_batch: null, finished_at: now } : {}) })
+          .where("id", "=", id)
+          .execute();
+        await audit(tx, auth, "agent_upgrade.cancel", { type: "agent_upgrade", id }, { skipped: skipped.length, leftToFinish: upgrading.map((a) => a.agent_id) });
+      });
+      return loadView(db, auth.tenant.id, id);
+    },
   };
 }
 
@@ -195,7 +228,8 @@ export type AgentUpgradesService = ReturnType<typeof createAgentUpgradesService>
 
 export interface UpgradeEvent {
   upgradeId: string;
-  event: "batch-started" | "agent-upgraded" | "agent-failed" | "completed" | "failed";
+  /** `cancel-settled`: the last agent a cancelled rollout had commanded came back or failed. */
+  event: "batch-started" | "agent-upgraded" | "agent-failed" | "completed" | "failed" | "cancel-settled";
   batch?: number;
   agentId?: string;
   message?: string;
@@ -213,12 +247,20 @@ interface PendingCommand {
  * One pass over the running rollouts: judges the agents of each running batch, then fails,
  * completes or starts the next batch. Upgrade commands are returned, to be sent after the
  * transaction commits (a command is never sent for a state that did not commit).
+ * Cancelled rollouts whose commanded agents are still `upgrading` (finished_at null) are
+ * judged the same way, but never go on to another batch: once none is left, they finish.
  */
 export async function agentUpgradesTick(db: Db, now = new Date()): Promise<{ events: UpgradeEvent[]; commands: PendingCommand[] }> {
   const events: UpgradeEvent[] = [];
   const commands: PendingCommand[] = [];
   await db.transaction().execute(async (tx) => {
-    const running = await tx.selectFrom("agent_upgrades").selectAll().where("status", "=", "running").forUpdate().skipLocked().execute();
+    const running = await tx
+      .selectFrom("agent_upgrades")
+      .selectAll()
+      .where((eb) => eb.or([eb("status", "=", "running"), eb.and([eb("status", "=", "cancelled"), eb("finished_at", "is", null)])]))
+      .forUpdate()
+      .skipLocked()
+      .execute();
     for (const u of running) {
       const states = await tx
         .selectFrom("agent_upgrade_agents as s")
@@ -248,6 +290,12 @@ export async function agentUpgradesTick(db: Db, now = new Date()): Promise<{ eve
         events.push({ upgradeId: u.id, event: verdict.outcome === "upgraded" ? "agent-upgraded" : "agent-failed", agentId: s.agent_id, batch: s.batch ?? undefined, message });
       }
 
+      if (u.status === "cancelled") {
+        if (current.some((c) => c.status === "upgrading")) continue;
+        await tx.updateTable("agent_upgrades").set({ current_batch: null, finished_at: now }).where("id", "=", u.id).execute();
+        events.push({ upgradeId: u.id, event: "cancel-settled" });
+        continue;
+      }
       const step = nextRolloutStep(current);
       if (step.kind === "wait") continue;
       if (step.kind === "fail") {

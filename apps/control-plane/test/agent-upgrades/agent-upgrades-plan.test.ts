@@ -1,6 +1,6 @@
 /** The pure decisions of an upgrade rollout: batches, per-agent verdicts, the next step. */
 import { describe, expect, it } from "vitest";
-import { judgeUpgradingAgent, nextRolloutStep, planUpgrade, type UpgradeCandidate } from "../../src/services/agent-upgrades-plan.ts";
+import { cancelReason, judgeUpgradingAgent, nextRolloutStep, planUpgrade, type UpgradeCandidate } from "../../src/services/agent-upgrades-plan.ts";
 
 const agent = (id: string, status: "online" | "offline", version: string | null): UpgradeCandidate => ({ id, hostname: `host-${id}`, status, version });
 
@@ -85,5 +85,15 @@ describe("nextRolloutStep", () => {
   it("completes when no agent is pending or upgrading", () => {
     expect(nextRolloutStep([{ agentId: "a", batch: 0, status: "upgraded" }, { agentId: "e", batch: null, status: "skipped" }])).toEqual({ kind: "complete" });
     expect(nextRolloutStep([])).toEqual({ kind: "complete" });
+  });
+});
+
+describe("cancelReason", () => {
+  it("names the agents a cancel leaves to finish, and says why it cannot stop them", () => {
+    expect(cancelReason([], null, 3)).toBe("cancelled; no agent was being upgraded");
+    expect(cancelReason(["agt_a"], 0, 3)).toBe("cancelled; 1 agent already sent the upgrade command in batch 1 of 3 (agt_a) is left to finish: an upgrade command already sent cannot be recalled");
+    expect(cancelReason(["agt_a", "agt_b"], 1, 3)).toBe(
+      "cancelled; 2 agents already sent the upgrade command in batch 2 of 3 (agt_a, agt_b) are left to finish: an upgrade command already sent cannot be recalled",
+    );
   });
 });

@@ -69,6 +69,15 @@ async function agent(id: string, behaviour: Behaviour, { version = OLD, online =
 }
 
 const createRollout = (body: unknown) => h.call("POST", "/v1/agent-upgrades", { key: h.operatorKey, body });
+const cancelRollout = (id: string) => h.call("POST", `/v1/agent-upgrades/${id}/cancel`, { key: h.operatorKey });
+const view = async (id: string) => (await h.call("GET", `/v1/agent-upgrades/${id}`, { key: h.operatorKey })).body;
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 async function finished(id: string, timeoutMs = 20_000) {
   const until = Date.now() + timeoutMs;
   for (;;) {
@@ -205,5 +214,102 @@ describe("agent upgrade rollouts", () => {
     const list = await h.call("GET", "/v1/agent-upgrades?status=running", { key: h.operatorKey });
     expect(list.body.items.map((u: { id: string }) => u.id)).toEqual([running.body.id]);
     expect((await h.call("GET", "/v1/agent-upgrades/upg_Nowhere0000000000", { key: h.operatorKey })).status).toBe(404);
+  });
+
+  it("cancels between batches: the commanded agent finishes, the next batch is never commanded, and another rollout can start", async () => {
+    const first = await agent("agt_a0000000005", "upgrades");
+    const second = await agent("agt_b0000000005", "upgrades");
+    const created = await createRollout({ agents: { ids: [first.id, second.id] }, batchSize: 1, timeoutSeconds: 30 });
+    const tick = await agentUpgradesTick(h.db.db);
+    expect(tick.commands.map((c) => c.agentId)).toEqual([first.id]);
+    await sendUpgradeCommand(h.db.db, createUpgradeCommander(h.nats), tick.commands[0]!);
+
+    const cancelled = await cancelRollout(created.body.id);
+    expect(cancelled.status, JSON.stringify(cancelled.body)).toBe(200);
+    const leftToFinish = `cancelled; 1 agent already sent the upgrade command in batch 1 of 2 (${first.id}) is left to finish: an upgrade command already sent cannot be recalled`;
+    expect(cancelled.body).toMatchObject({ status: "cancelled", statusReason: leftToFinish, currentBatch: 0, finishedAt: null, counts: { upgrading: 1, skipped: 1, pending: 0 } });
+    expect(cancelled.body.agentStates.map((s: any) => [s.agentId, s.status, s.message])).toEqual([
+      [first.id, "upgrading", `installed ${TARGET}; restarting`],
+      [second.id, "skipped", "cancelled"],
+    ]);
+    const again = await cancelRollout(created.body.id);
+    expect(again.status).toBe(409);
+    expect(again.body.error.message).toBe(`cannot cancel agent upgrade ${created.body.id}: it is cancelled, not running`);
+
+    // The driver still records how the commanded agent ends, then finishes the rollout without another batch.
+    await until("the commanded agent is back", () => first.backAt !== undefined);
+    await until("its new version is recorded", async () => ((await h.db.db.selectFrom("agents").select("facts").where("id", "=", first.id).executeTakeFirstOrThrow()).facts as { agentVersion?: string }).agentVersion === TARGET);
+    const settle = await agentUpgradesTick(h.db.db);
+    expect(settle.commands).toEqual([]);
+    expect(settle.events.map((e) => e.event)).toEqual(["agent-upgraded", "cancel-settled"]);
+    expect(await agentUpgradesTick(h.db.db)).toEqual({ events: [], commands: [] });
+    const done = await view(created.body.id);
+    expect(done).toMatchObject({ status: "cancelled", statusReason: leftToFinish, currentBatch: null, counts: { upgraded: 1, skipped: 1, upgrading: 0, pending: 0 } });
+    expect(done.finishedAt).not.toBeNull();
+    expect([first.commands.length, second.commands.length]).toEqual([1, 0]);
+    const audit = (await h.call("GET", "/v1/audit?limit=20", { key: h.operatorKey })).body.items.find((e: { action: string }) => e.action === "agent_upgrade.cancel");
+    expect(audit).toMatchObject({ resourceId: created.body.id, details: { skipped: 1, leftToFinish: [first.id] } });
+
+    const next = await createRollout({ agents: { ids: [second.id] } });
+    expect(next.status, JSON.stringify(next.body)).toBe(201);
+    expect(next.body.status).toBe("running");
+    expect((await cancelRollout(next.body.id)).body).toMatchObject({ status: "cancelled", statusReason: "cancelled; no agent was being upgraded", currentBatch: null });
+    expect((await view(next.body.id)).finishedAt).not.toBeNull();
+  });
+
+  it("never starts another batch of a rollout cancelled while the driver runs", async () => {
+    const first = await agent("agt_a0000000006", "upgrades");
+    const later = [await agent("agt_b0000000006", "upgrades"), await agent("agt_c0000000006", "upgrades")];
+    const created = await createRollout({ agents: { ids: [first.id, ...later.map((a) => a.id)] }, batchSize: 1, timeoutSeconds: 30 });
+    driver = startAgentUpgradeDriver(h.db.db, createUpgradeCommander(h.nats), pino({ level: "silent" }), { intervalMs: 50 });
+    // The agent comes back 300 ms after its command: the cancel lands while it upgrades.
+    await until("the first batch is commanded", () => first.commands.length === 1);
+    expect((await cancelRollout(created.body.id)).body.status).toBe("cancelled");
+    await until("the rollout settles", async () => (await view(created.body.id)).finishedAt !== null);
+    await new Promise((r) => setTimeout(r, 300)); // a few more ticks
+    const done = await view(created.body.id);
+    expect(done.agentStates.map((s: any) => [s.agentId, s.status])).toEqual([
+      [first.id, "upgraded"],
+      [later[0]!.id, "skipped"],
+      [later[1]!.id, "skipped"],
+    ]);
+    expect(later.map((a) => a.commands.length)).toEqual([0, 0]);
+  });
+
+  it("waits for the driver's row lock, so a cancel sees the batch a concurrent tick started", async () => {
+    const a = await agent("agt_a0000000007", "upgrades");
+    const b = await agent("agt_b0000000007", "upgrades");
+    const created = await createRollout({ agents: { ids: [a.id, b.id] }, batchSize: 1 });
+    let cancel: Promise<{ status: number; body: any }> | undefined;
+    let cancelDone = false;
+    // Stands in for a tick holding the rollout's row (FOR UPDATE) while it starts batch 1.
+    await h.db.db.transaction().execute(async (tx) => {
+      await tx.selectFrom("agent_upgrades").select("id").where("id", "=", created.body.id).forUpdate().execute();
+      cancel = cancelRollout(created.body.id).then((r) => ((cancelDone = true), r));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(cancelDone).toBe(false);
+      await tx.updateTable("agent_upgrade_agents").set({ status: "upgrading", commanded_at: new Date() }).where("upgrade_id", "=", created.body.id).where("agent_id", "=", a.id).execute();
+      await tx.updateTable("agent_upgrades").set({ current_batch: 0, batch_started_at: new Date() }).where("id", "=", created.body.id).execute();
+    });
+    const res = await cancel!;
+    expect(res.status).toBe(200);
+    expect(res.body.agentStates.map((s: any) => [s.agentId, s.status])).toEqual([
+      [a.id, "upgrading"],
+      [b.id, "skipped"],
+    ]);
+    // And while a cancel holds the row, a tick skips the rollout rather than starting its next batch.
+    await h.db.db.transaction().execute(async (tx) => {
+      await tx.selectFrom("agent_upgrades").select("id").where("id", "=", created.body.id).forUpdate().execute();
+      expect(await agentUpgradesTick(h.db.db)).toEqual({ events: [], commands: [] });
+    });
+  });
+
+  it("answers 404 for unknown ids and 400 naming the id when it is malformed", async () => {
+    const unknown = await cancelRollout("upg_Nowhere0000000000");
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.message).toBe("no agent upgrade upg_Nowhere0000000000");
+    const malformed = await cancelRollout("agt_notAnUpgrade");
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error.issues.map((i: { path: string }) => i.path)).toContain("param.id");
   });
 });

@@ -1,7 +1,7 @@
 /** `hdrcap agents upgrade`'s live progress: the lines printed between two snapshots of a rollout. */
 import type { AgentUpgradeView } from "@hdrcap/api";
 import { describe, expect, it } from "vitest";
-import { describePlan, progressLines } from "../../src/cli/agents-commands.ts";
+import { describeCancel, describePlan, progressLines } from "../../src/cli/agents-commands.ts";
 
 type State = AgentUpgradeView["agentStates"][number];
 const st = (agentId: string, batch: number | null, status: State["status"], message: string | null = null): State => ({
@@ -60,5 +60,18 @@ describe("agents upgrade output", () => {
     expect(progressLines(running, failed)).toEqual(["  agt_b (h-agt_b): failed (checksum mismatch)", "rollout failed: agent agt_b (h-agt_b) failed in batch 2 of 2: checksum mismatch"]);
     const completed = rollout({ status: "completed" }, [st("agt_a", 0, "upgraded"), st("agt_b", 1, "upgraded")]);
     expect(progressLines(running, completed).at(-1)).toBe("upgraded 2 agents to 2");
+    const cancelled = rollout({ status: "cancelled", statusReason: "cancelled; no agent was being upgraded" }, [st("agt_a", 0, "upgraded"), st("agt_b", 1, "skipped", "cancelled")]);
+    expect(progressLines(running, cancelled).at(-1)).toBe("rollout cancelled: cancelled; no agent was being upgraded");
+  });
+
+  it("prints what a cancel left running and how many agents it skipped", () => {
+    const reason = "cancelled; 1 agent already sent the upgrade command in batch 1 of 2 (agt_a) is left to finish: an upgrade command already sent cannot be recalled";
+    const cancelled = rollout({ status: "cancelled", statusReason: reason, currentBatch: 0 }, [
+      st("agt_a", 0, "upgrading", "installed 2; restarting"),
+      st("agt_b", 1, "skipped", "cancelled"),
+      st("agt_c", 1, "skipped", "cancelled"),
+      st("agt_d", null, "skipped", "offline"),
+    ]);
+    expect(describeCancel(cancelled)).toEqual([`rollout upg_test0000001 cancelled: ${reason}`, "  still upgrading agt_a (h-agt_a): installed 2; restarting", "  skipped 2 agents not yet commanded"]);
   });
 });

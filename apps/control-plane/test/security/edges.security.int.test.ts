@@ -27,7 +27,7 @@ const keyFor = (r: Route) => {
 };
 const withBody = () => routes.filter((r) => r.body);
 /** Routes that change nothing when called, so they may be called with A's real objects. */
-const nonDestructive = (r: Route) => r.method !== "DELETE" && !/\/(retire|stop|rotate)$/.test(r.path);
+const nonDestructive = (r: Route) => r.method !== "DELETE" && !/\/(retire|stop|rotate|cancel)$/.test(r.path);
 const pathValuesFor = (r: Route) =>
   nonDestructive(r) ? ownedPathValues(r, w.a) : Object.fromEntries(r.pathParams.map((p) => [p.name, ownedPathValues(r, w.a)[p.name]!.replace(/_.*/, "_Ghost0000000000000000")]));
 

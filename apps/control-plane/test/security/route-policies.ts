@@ -55,6 +55,8 @@ export const ROUTE_POLICIES: Record<string, RoutePolicy> = {
   "POST /v1/agent-upgrades": { access: { scope: "agents:write" }, body: () => ({ agents: { labels: { rollout: unique("none") } }, batchSize: 2, timeoutSeconds: 60 }) },
   "GET /v1/agent-upgrades": { access: { scope: "agents:read" } },
   "GET /v1/agent-upgrades/{id}": { access: { scope: "agents:read" } },
+  // The world's rollout has completed: cancelling it is a 409 that changes nothing.
+  "POST /v1/agent-upgrades/{id}/cancel": { access: { scope: "agents:write" } },
 
   "GET /v1/captures": { access: { scope: "captures:read" } },
   "POST /v1/captures": { access: { scope: "captures:write" }, body: () => ({ name: unique("capture"), filter: { ports: [8080] } }) },

@@ -49,6 +49,7 @@ export const PROCEDURE_POLICIES: Record<string, ProcedurePolicy> = {
   "agentUpgrades.create": { access: { scope: "agents:write" }, input: () => ({ agents: { labels: { rollout: unique("none") } }, batchSize: 2 }) },
   "agentUpgrades.list": { access: { scope: "agents:read" }, input: () => ({ limit: 10 }) },
   "agentUpgrades.get": { access: { scope: "agents:read" }, input: (_w, o) => ({ id: o.ids.upg }) },
+  "agentUpgrades.cancel": { access: { scope: "agents:write" }, input: (_w, o) => ({ id: o.ids.upg }), destructive: true },
 
   "captures.create": { access: { scope: "captures:write" }, input: () => ({ name: unique("capture"), filter: { ports: [8080] } }) },
   "captures.list": { access: { scope: "captures:read" }, input: () => ({ limit: 10 }) },

@@ -50,6 +50,7 @@ const agentUpgradesRouter = {
     .input(pageQuerySchema.extend({ status: z.enum(AGENT_UPGRADE_STATUSES).optional() }))
     .query(({ ctx, input }) => callService(() => ctx.services.agentUpgrades.list(ctx.auth, input))),
   get: authedProcedure.input(z.object({ id: idSchema("upg") })).query(({ ctx, input }) => callService(() => ctx.services.agentUpgrades.get(ctx.auth, input.id))),
+  cancel: authedProcedure.input(z.object({ id: idSchema("upg") })).mutation(({ ctx, input }) => callService(() => ctx.services.agentUpgrades.cancel(ctx.auth, input.id))),
 } satisfies TRPCRouterRecord;
 
 const capturesRouter = {

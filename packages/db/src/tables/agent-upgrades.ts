@@ -12,7 +12,7 @@ export interface AgentUpgradesTable {
   batch_size: number;
   timeout_seconds: number;
   batch_count: number;
-  status: Generated<"running" | "completed" | "failed">;
+  status: Generated<"running" | "completed" | "failed" | "cancelled">;
   status_reason: string | null;
   current_batch: number | null;
   batch_started_at: Date | null;

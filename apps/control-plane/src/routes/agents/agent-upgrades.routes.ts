@@ -32,8 +32,21 @@ export const getAgentUpgrade = createRoute({
   method: "get",
   path: "/v1/agent-upgrades/{id}",
   tags,
-  summary: "A rollout: its status (and why it failed), and each agent's state: pending, upgrading, upgraded, failed or skipped",
+  summary: "A rollout: its status (and why it failed or what a cancel left to finish), and each agent's state: pending, upgrading, upgraded, failed or skipped",
   security: bearerSecurity,
   request: { params: z.object({ id: idSchema("upg").openapi({ param: { name: "id", in: "path" } }) }) },
   responses: { 200: jsonContent(agentUpgradeSchema, "The rollout"), ...errorResponses },
+});
+
+export const cancelAgentUpgrade = createRoute({
+  method: "post",
+  path: "/v1/agent-upgrades/{id}/cancel",
+  tags,
+  summary:
+    "Cancel a running rollout (agents:write): no further batch starts and agents not yet sent the upgrade command become skipped (\"cancelled\"). " +
+    "Agents already upgrading are left to finish, since an upgrade command already sent cannot be recalled; their outcome is still recorded, and finishedAt is set once they are done. " +
+    "Another rollout can be started at once. 409 when the rollout is not running (the message names its status).",
+  security: bearerSecurity,
+  request: { params: z.object({ id: idSchema("upg").openapi({ param: { name: "id", in: "path" } }) }) },
+  responses: { 200: jsonContent(agentUpgradeSchema, "The rollout, now cancelled (statusReason names the agents left to finish)"), ...errorResponses },
 });
