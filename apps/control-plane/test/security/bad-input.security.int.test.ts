@@ -9,7 +9,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorBodyProblem, namesField } from "./assertions.ts";
-import { bodyFieldPaths, fieldToName, junkString, junkValue, MALFORMED_JSON, queryValueViolates, STRING_EXAMPLES, VALUE_EXAMPLES, violates, withField, WRONG_CONTENT_TYPES } from "./junk.ts";
+import { bodyFieldPaths, fieldToName, firstFailure, junkString, junkValue, MALFORMED_JSON, queryValueViolates, showValue, STRING_EXAMPLES, VALUE_EXAMPLES, violates, withField, WRONG_CONTENT_TYPES } from "./junk.ts";
 import { callRoute, documentedRoutes, ownedPathValues, undeclared, type Param, type Route } from "./routes.ts";
 import { createWorld, type Reply, type World } from "./world.ts";
 
@@ -58,17 +58,7 @@ function judge(res: Reply, field: string, mustReject: boolean): string | undefin
   return undefined;
 }
 
-const show = (v: unknown) => {
-  const s = typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v) ?? String(v);
-  return s.length > 120 ? `${s.slice(0, 120)}… (${s.length} chars)` : s;
-};
-
-async function property<T>(arb: fc.Arbitrary<T>, check: (v: T) => Promise<string | undefined>, examples: T[] = []): Promise<string | undefined> {
-  const details = await fc.check(fc.asyncProperty(arb, async (v) => (await check(v)) === undefined), { numRuns: RUNS, examples: examples.map((e) => [e] as [T]) });
-  if (!details.failed || !details.counterexample) return undefined;
-  const [example] = details.counterexample;
-  return `${(await check(example)) ?? "flaky"} — counterexample ${show(example)}`;
-}
+const property = <T,>(arb: fc.Arbitrary<T>, check: (v: T) => Promise<string | undefined>, examples: T[] = []) => firstFailure(arb, check, RUNS, examples);
 
 async function stillHealthy(): Promise<void> {
   const res = await w.call("GET", "/v1/whoami", { key: w.a.adminKey });
@@ -140,7 +130,7 @@ describe("bad input never gives 500", () => {
       for (const raw of MALFORMED_JSON) {
         const res = await callRoute(w, r, { key: keyFor(r), pathValues: own, rawBody: raw, headers: { "content-type": "application/json" } });
         const why = judge(res, "body", !["null", "[]", '"just a string"', "42"].includes(raw) || violates(r.body!, JSON.parse(raw)));
-        if (why) failures.push(`${show(raw)}: ${why}`);
+        if (why) failures.push(`${showValue(raw)}: ${why}`);
       }
       for (const type of WRONG_CONTENT_TYPES) {
         const res = await callRoute(w, r, { key: keyFor(r), pathValues: own, rawBody: JSON.stringify(r.policy?.body?.(w) ?? {}), headers: { "content-type": type } });

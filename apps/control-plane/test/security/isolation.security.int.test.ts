@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeCall, errorBodyProblem } from "./assertions.ts";
 import { callRoute, documentedRoutes, ownedPathValues, ownedValue, type Route } from "./routes.ts";
-import { createWorld, tenantSnapshot, type World } from "./world.ts";
+import { createWorld, settledTenantSnapshot, type World } from "./world.ts";
 
 let w: World;
 let routes: Route[];
@@ -16,17 +16,6 @@ beforeAll(async () => {
   routes = await documentedRoutes(w);
 });
 afterAll(async () => w?.close());
-
-/** Snapshots settle once the background last-used writes of B's setup calls have landed. */
-async function settledSnapshot(tenantId: string) {
-  let prev = JSON.stringify(await tenantSnapshot(w, tenantId));
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 100));
-    const next = JSON.stringify(await tenantSnapshot(w, tenantId));
-    if (next === prev) return next;
-    prev = next;
-  }
-}
 
 const keyed = () => routes.filter((r) => r.pathParams.length > 0 && r.policy && !("public" in r.policy.access));
 const readable = () => routes.filter((r) => r.method === "GET" && r.policy);
@@ -39,7 +28,7 @@ describe("tenant isolation", () => {
   });
 
   it("answers 404 to tenant A and to the operator on every route for each of B's objects, and B's data is unchanged", async () => {
-    const before = await settledSnapshot(w.b.tenantId);
+    const before = await settledTenantSnapshot(w, w.b.tenantId);
     const failures: string[] = [];
     for (const route of keyed()) {
       const pathValues = ownedPathValues(route, w.b);
@@ -57,7 +46,7 @@ describe("tenant isolation", () => {
       }
     }
     expect(failures).toEqual([]);
-    expect(await settledSnapshot(w.b.tenantId)).toBe(before);
+    expect(await settledTenantSnapshot(w, w.b.tenantId)).toBe(before);
     // B's own keys still work, and B still sees its objects.
     expect((await w.call("GET", `/v1/captures/${w.b.ids.cap}`, { key: w.b.adminKey })).status).toBe(200);
     expect((await w.call("GET", `/v1/agents/${w.b.ids.agt}`, { key: w.b.adminKey })).status).toBe(200);

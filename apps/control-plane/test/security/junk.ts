@@ -196,3 +196,17 @@ export function fieldToName(body: unknown, path: string[]): string[] {
   }
   return path;
 }
+
+/** A value as a failure message shows it: JSON, cut at 120 characters. */
+export function showValue(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 120 ? `${s.slice(0, 120)}… (${s.length} chars)` : s;
+}
+
+/** Runs `check` over `runs` values of `arb` (examples first); the first failure, with its counterexample, or undefined. */
+export async function firstFailure<T>(arb: fc.Arbitrary<T>, check: (v: T) => Promise<string | undefined>, runs: number, examples: T[] = []): Promise<string | undefined> {
+  const details = await fc.check(fc.asyncProperty(arb, async (v) => (await check(v)) === undefined), { numRuns: runs, examples: examples.map((e) => [e] as [T]) });
+  if (!details.failed || !details.counterexample) return undefined;
+  const [example] = details.counterexample;
+  return `${(await check(example)) ?? "flaky"} — counterexample ${showValue(example)}`;
+}

@@ -9,7 +9,7 @@
 import { TENANT_SCOPES, type Scope } from "@hdrcap/api";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bodyFieldPaths, fieldToName, junkValue, MALFORMED_JSON, VALUE_EXAMPLES, withField } from "./junk.ts";
+import { bodyFieldPaths, fieldToName, firstFailure, junkValue, MALFORMED_JSON, showValue, VALUE_EXAMPLES, withField } from "./junk.ts";
 import {
   callProcedure,
   describeProcedureCall,
@@ -23,7 +23,7 @@ import {
   type Owner,
   type Procedure,
 } from "./trpc-procedures.ts";
-import { createWorld, tenantSnapshot, type Reply, type World } from "./world.ts";
+import { createWorld, settledTenantSnapshot, type Reply, type World } from "./world.ts";
 
 /** fast-check runs per input field; whole-input cases run once each. */
 const RUNS = 20;
@@ -58,17 +58,6 @@ const keyFor = (p: Procedure) => ("scope" in p.policy!.access && p.policy!.acces
 /** A's own objects, except for procedures that would change or remove them: those get ghosts. */
 const safeOwner = (p: Procedure): Owner => (p.policy?.destructive ? ghostOwner(w.a) : w.a);
 const validInput = (p: Procedure, owner: Owner) => p.policy?.input?.(w, owner);
-
-/** Snapshots settle once the background last-used writes of B's setup calls have landed. */
-async function settledSnapshot(tenantId: string) {
-  let prev = JSON.stringify(await tenantSnapshot(w, tenantId));
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 100));
-    const next = JSON.stringify(await tenantSnapshot(w, tenantId));
-    if (next === prev) return next;
-    prev = next;
-  }
-}
 
 describe("tRPC procedures: the table", () => {
   it("declares the access of every procedure appRouter has, and nothing it lacks (add new procedures to trpc-procedures.ts)", () => {
@@ -159,7 +148,7 @@ describe("tRPC procedures: tenant isolation", () => {
   });
 
   it("answers NOT_FOUND to tenant A and to the operator for each of B's objects, leaks nothing, and B's data is unchanged", async () => {
-    const before = await settledSnapshot(w.b.tenantId);
+    const before = await settledTenantSnapshot(w, w.b.tenantId);
     const failures: string[] = [];
     const targeted = declared().filter((p) => namesObjects(w, p));
     expect(targeted.length).toBeGreaterThanOrEqual(15);
@@ -178,7 +167,7 @@ describe("tRPC procedures: tenant isolation", () => {
       }
     }
     expect(failures).toEqual([]);
-    expect(await settledSnapshot(w.b.tenantId)).toBe(before);
+    expect(await settledTenantSnapshot(w, w.b.tenantId)).toBe(before);
     const bCapture = procedures.find((p) => p.path === "captures.get")!;
     expect((await callProcedure(w, bCapture, { key: w.b.adminKey, input: { id: w.b.ids.cap } })).status).toBe(200);
   });
@@ -215,17 +204,7 @@ describe("tRPC procedures: bad input never gives INTERNAL_SERVER_ERROR", () => {
     return undefined;
   }
 
-  const show = (v: unknown) => {
-    const s = JSON.stringify(v) ?? String(v);
-    return s.length > 120 ? `${s.slice(0, 120)}… (${s.length} chars)` : s;
-  };
-
-  async function property<T>(arb: fc.Arbitrary<T>, check: (v: T) => Promise<string | undefined>, examples: T[] = []): Promise<string | undefined> {
-    const details = await fc.check(fc.asyncProperty(arb, async (v) => (await check(v)) === undefined), { numRuns: RUNS, examples: examples.map((e) => [e] as [T]) });
-    if (!details.failed || !details.counterexample) return undefined;
-    const [example] = details.counterexample;
-    return `${(await check(example)) ?? "flaky"} — counterexample ${show(example)}`;
-  }
+  const property = <T,>(arb: fc.Arbitrary<T>, check: (v: T) => Promise<string | undefined>, examples: T[] = []) => firstFailure(arb, check, RUNS, examples);
 
   for (const p of procedures.filter((x) => x.parser)) {
     it(`${p.path}: junk in each input field is a BAD_REQUEST naming it (or an ordinary 4xx), never INTERNAL_SERVER_ERROR`, async () => {
@@ -254,7 +233,7 @@ describe("tRPC procedures: bad input never gives INTERNAL_SERVER_ERROR", () => {
       for (const raw of MALFORMED_JSON) {
         const res = await callProcedure(w, p, { key: keyFor(p), rawInput: raw });
         const { code } = trpcError(res);
-        if (res.status >= 500 || code === "INTERNAL_SERVER_ERROR" || res.status < 400 || trpcErrorProblem(res)) failures.push(`${show(raw)}: ${describeProcedureCall(p.path, res)}`);
+        if (res.status >= 500 || code === "INTERNAL_SERVER_ERROR" || res.status < 400 || trpcErrorProblem(res)) failures.push(`${showValue(raw)}: ${describeProcedureCall(p.path, res)}`);
       }
       expect(failures).toEqual([]);
     });

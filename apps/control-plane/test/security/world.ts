@@ -233,3 +233,14 @@ export async function tenantSnapshot(w: World, tenantId: string): Promise<Record
   }
   return out;
 }
+
+/** A tenant's snapshot once it has settled: the background last-used writes of its setup calls have landed. */
+export async function settledTenantSnapshot(w: World, tenantId: string): Promise<string> {
+  let prev = JSON.stringify(await tenantSnapshot(w, tenantId));
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    const next = JSON.stringify(await tenantSnapshot(w, tenantId));
+    if (next === prev) return next;
+    prev = next;
+  }
+}
