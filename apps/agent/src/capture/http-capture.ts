@@ -69,7 +69,13 @@ export class HttpCapture {
             ports: options.filter.ports,
             payloadBytes: options.filter.captureBytes ?? 4096,
             drainIntervalMs: options.drainIntervalMs,
+            ringBufferBytes: options.ringBufferBytes,
+            idleConnectionSeconds: options.idleConnectionSeconds,
+            // As with the socket source: the decoder copies the bytes it keeps.
             onChunks: (chunks) => this.onChunks(chunks),
+            onConnectionsClosed: (connIds) => {
+              for (const connId of connIds) this.decoder.closeConnection(connId);
+            },
           })
         : this.openSocketSource(options);
     const idleNs = BigInt(options.idleConnectionSeconds ?? 300) * 1_000_000_000n;

@@ -181,4 +181,66 @@ describe("TcpStreamAssembler", () => {
     expect(asm.push([udp])).toEqual([]);
     expect(asm.counters().packetsIgnored).toBe(1);
   });
+
+  it("ends a flow at FIN from both sides (or from the only side this hook sees), after its last chunks", () => {
+    const closed: string[] = [];
+    const asm = new TcpStreamAssembler({ connIdPrefix: "p", onFlowClosed: (id) => closed.push(id) });
+    const chunks = asm.push([
+      tcpPacket("ingress", 10, TCP_FLAGS.SYN),
+      tcpPacket("egress", 500, TCP_FLAGS.SYN | TCP_FLAGS.ACK),
+      tcpPacket("ingress", 11, TCP_FLAGS.ACK | TCP_FLAGS.FIN, Buffer.from("GET / HTTP/1.0\r\n\r\n")),
+    ]);
+    expect(chunks.map((c) => c.connId)).toEqual(["p1"]);
+    expect(closed).toEqual([]); // the server may still answer after the client's FIN
+    asm.push([tcpPacket("egress", 501, TCP_FLAGS.ACK | TCP_FLAGS.FIN, Buffer.from("HTTP/1.0 204 No Content\r\n\r\n"))]);
+    expect(closed).toEqual(["p1"]);
+    expect(asm.flowCount).toBe(0);
+    // The last ACK of the closed connection starts nothing.
+    expect(asm.push([tcpPacket("ingress", 31, TCP_FLAGS.ACK)])).toEqual([]);
+    expect(asm.flowCount).toBe(0);
+
+    const oneWay = new TcpStreamAssembler({ connIdPrefix: "q", onFlowClosed: (id) => closed.push(id) });
+    oneWay.push([tcpPacket("ingress", 7, TCP_FLAGS.ACK, Buffer.from("x")), tcpPacket("ingress", 8, TCP_FLAGS.ACK | TCP_FLAGS.FIN)]);
+    expect(closed).toEqual(["p1", "q1"]);
+  });
+
+  it("keeps the bytes of a segment held out of order when the caller reuses its buffer", () => {
+    const asm = new TcpStreamAssembler();
+    const scratch = Buffer.from("bbbb");
+    const out: CapturedChunk[] = [];
+    const seg = (seq: number, payload: Buffer) => ({
+      tsNs: T0,
+      direction: "ingress" as const,
+      src: CLIENT.ip,
+      dst: SERVER.ip,
+      srcPort: CLIENT.port,
+      dstPort: SERVER.port,
+      seq,
+      flags: TCP_FLAGS.ACK,
+      payloadLength: payload.length,
+      payload,
+      tgid: 0,
+      comm: "",
+    });
+    asm.pushSegment({ ...seg(0, Buffer.alloc(0)), flags: TCP_FLAGS.SYN }, out);
+    asm.pushSegment(seg(5, scratch), out); // early: held
+    scratch.fill(0x7a); // the next drain overwrites the buffer
+    asm.pushSegment(seg(1, Buffer.from("aaaa")), out);
+    expect(Buffer.concat(out.map((c) => c.data)).toString()).toBe("aaaabbbb");
+  });
+
+  it("shares a flow's endpoints and joins the process its egress packets named", () => {
+    const asm = new TcpStreamAssembler();
+    const chunks = asm.push([
+      tcpPacket("ingress", 10, TCP_FLAGS.ACK, Buffer.from("a")),
+      { ...tcpPacket("egress", 90, TCP_FLAGS.ACK, Buffer.from("b")), tgid: 42, comm: "srv" },
+      tcpPacket("ingress", 11, TCP_FLAGS.ACK, Buffer.from("c")),
+    ]);
+    expect(chunks.map((c) => [c.tgid, c.comm])).toEqual([
+      [0, ""],
+      [42, "srv"],
+      [42, "srv"],
+    ]);
+    expect(chunks[0]!.local).toBe(chunks[2]!.local);
+  });
 });

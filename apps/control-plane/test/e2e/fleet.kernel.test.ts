@@ -162,7 +162,16 @@ describe("fleet end to end: API → NATS → agent (eBPF) → JetStream → Post
         sent[i]!.map(([name, value]) => ({ name, value: name === "Authorization" ? "[REDACTED]" : value })),
       );
     });
-    await expect.poll(async () => items.filter((r) => r.kind === "response").length, { timeout: 5000 }).toBe(20);
+    // The last response may be stored a moment after the last request: read the records again.
+    await expect
+      .poll(
+        async () => {
+          items = (await api("GET", `/v1/captures/${captureId}/records?limit=1000`)).body.items;
+          return items.filter((r) => r.kind === "response").length;
+        },
+        { timeout: 5000, interval: 100 },
+      )
+      .toBe(20);
     const responses = items.filter((r) => r.kind === "response");
     for (const r of responses) {
       expect(r.status).toBe(200);

@@ -4,10 +4,17 @@
  * HttpCapture's decoder treats both alike. Its counters are reported in the socket
  * source's shape (seen = packets the program ran on, emitted, ring buffer losses,
  * truncated = payload bytes not copied) so jobs report one completeness format.
+ *
+ * Per fill of the drain buffer: only the TCP fields reassembly needs are read (no
+ * PacketRecord per packet), chunks borrow the payload bytes from the drain buffer and
+ * are handed to onChunks before the next fill reuses it (as with the socket source's
+ * borrowChunkData: a consumer copies what it keeps), then the ids of connections that
+ * ended go to onConnectionsClosed.
  */
 import type { CapturedChunk } from "../chunk.ts";
 import type { SocketCaptureCounters } from "../socket/socket-capture-source.ts";
 import { PacketCaptureSource, type PacketDirectionOption } from "./packet-capture-source.ts";
+import { TcpSegmentDecoder } from "./packet-record.ts";
 import { TcpStreamAssembler } from "./tcp-stream-assembler.ts";
 
 export interface PacketChunkSourceOptions {
@@ -17,15 +24,39 @@ export interface PacketChunkSourceOptions {
   ports?: number[];
   /** Payload bytes copied per packet (the TC program copies at most 4096). */
   payloadBytes: number;
+  /** Chunks in stream order per connection direction; their data is valid only during the call. */
   onChunks: (chunks: CapturedChunk[]) => void;
+  /** Connections that ended (FIN, RST, idle, evicted), after their last chunks. */
+  onConnectionsClosed?: (connIds: string[]) => void;
+  /** An exception thrown by onChunks / onConnectionsClosed; default: printed to stderr. */
+  onError?: (err: unknown) => void;
   drainIntervalMs?: number;
+  /** Ring buffer size; default 8 MiB. */
+  ringBufferBytes?: number;
+  /** Connections with no packet for this long are flushed and forgotten; default 300. */
+  idleConnectionSeconds?: number;
 }
 
 export class PacketChunkSource {
   private readonly packets: PacketCaptureSource;
-  private readonly assembler = new TcpStreamAssembler();
+  private readonly assembler: TcpStreamAssembler;
+  private readonly segments = new TcpSegmentDecoder();
+  private readonly closedConnIds: string[] = [];
+  private readonly sweep: NodeJS.Timeout;
 
   constructor(options: PacketChunkSourceOptions) {
+    const onError = options.onError ?? ((err: unknown) => console.error("packet capture: onChunks failed:", err));
+    this.assembler = new TcpStreamAssembler({ onFlowClosed: (connId) => this.closedConnIds.push(connId) });
+    const deliver = (chunks: CapturedChunk[]) => {
+      try {
+        if (chunks.length) options.onChunks(chunks);
+        if (this.closedConnIds.length) options.onConnectionsClosed?.(this.closedConnIds.slice());
+      } catch (err) {
+        onError(err);
+      } finally {
+        this.closedConnIds.length = 0;
+      }
+    };
     this.packets = PacketCaptureSource.open({
       ifname: options.ifname,
       netns: options.netns,
@@ -35,12 +66,22 @@ export class PacketChunkSource {
       payloadBytes: Math.min(options.payloadBytes, 4096),
       joinProcesses: true,
       drainIntervalMs: options.drainIntervalMs,
-      onPackets: (packets) => {
-        const chunks = this.assembler.push(packets);
-        if (chunks.length) options.onChunks(chunks);
+      ringBufferBytes: options.ringBufferBytes,
+      onError,
+      onDrained: (buf, bytes, wallOffsetNs) => {
+        const chunks: CapturedChunk[] = [];
+        const stats = this.segments.decode(buf, bytes, wallOffsetNs, (s) => this.assembler.pushSegment(s, chunks));
+        deliver(chunks);
+        return stats;
       },
     });
+    const idleNs = BigInt(options.idleConnectionSeconds ?? 300) * 1_000_000_000n;
+    this.sweep = setInterval(() => deliver(this.assembler.expireIdle(BigInt(Date.now()) * 1_000_000n - idleNs)), 10_000);
+    this.sweep.unref();
+    this.deliver = deliver;
   }
+
+  private readonly deliver: (chunks: CapturedChunk[]) => void;
 
   updateFilter(filter: { ports?: number[] }): void {
     this.packets.updateFilter({ ports: filter.ports });
@@ -63,7 +104,10 @@ export class PacketChunkSource {
     };
   }
 
+  /** Drains the ring, delivers what every connection still holds, detaches. */
   close(): void {
+    clearInterval(this.sweep);
     this.packets.close();
+    this.deliver(this.assembler.flushAll());
   }
 }

@@ -234,3 +234,133 @@ export function decodeDrainedPackets(buf: Buffer, bytes: number, wallOffsetNs: b
   }
   return stats;
 }
+
+/**
+ * The fields of one TCP packet that stream reassembly needs. Produced by
+ * `decodeDrainedTcpSegments` into one reused object whose `payload` is a view
+ * of the drain buffer: valid only during the callback.
+ */
+export interface TcpSegmentEvent {
+  tsNs: bigint;
+  direction: Direction;
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  /** Raw TCP flag bits (TCP_FLAGS). */
+  flags: number;
+  payloadLength: number;
+  payload: Buffer;
+  /** Egress packets of joined sockets: the sender's process; 0 / "" otherwise. */
+  tgid: number;
+  comm: string;
+}
+
+/**
+ * Address text by address bytes, so a busy flow's addresses are formatted once, not per packet.
+ * Bounded: cleared when full (a scan of many addresses only costs the formatting again).
+ */
+class AddressCache {
+  private readonly v4 = new Map<number, string>();
+  private readonly v6 = new Map<string, string>();
+
+  text(rec: Buffer, offset: number, v4: boolean): string {
+    if (v4) {
+      const n = rec.readUInt32LE(offset);
+      let s = this.v4.get(n);
+      if (s === undefined) {
+        if (this.v4.size >= 4096) this.v4.clear();
+        s = formatIpv4(rec, offset);
+        this.v4.set(n, s);
+      }
+      return s;
+    }
+    const k = rec.toString("latin1", offset, offset + 16);
+    let s = this.v6.get(k);
+    if (s === undefined) {
+      if (this.v6.size >= 4096) this.v6.clear();
+      s = formatIpv6(rec, offset);
+      this.v6.set(k, s);
+    }
+    return s;
+  }
+}
+
+/**
+ * Decodes the TCP packets in buf[0 .. bytes) of drain output for reassembly, without
+ * building a PacketRecord per packet: each usable TCP packet is handed to onSegment in
+ * one reused TcpSegmentEvent whose payload borrows `buf`. Other packets (UDP, fragments,
+ * truncated L4 headers) are skipped; malformed records are counted, never thrown.
+ */
+export class TcpSegmentDecoder {
+  private readonly addresses = new AddressCache();
+  private readonly segment: TcpSegmentEvent = {
+    tsNs: 0n,
+    direction: "ingress",
+    src: "",
+    dst: "",
+    srcPort: 0,
+    dstPort: 0,
+    seq: 0,
+    flags: 0,
+    payloadLength: 0,
+    payload: Buffer.alloc(0),
+    tgid: 0,
+    comm: "",
+  };
+
+  decode(buf: Buffer, bytes: number, wallOffsetNs: bigint, onSegment: (s: TcpSegmentEvent) => void): PacketDecodeStats {
+    const stats: PacketDecodeStats = { records: 0, malformed: 0 };
+    const end = Math.min(bytes, buf.length);
+    const seg = this.segment;
+    let pos = 0;
+    while (pos + 8 <= end) {
+      const len = buf.readUInt32LE(pos);
+      stats.records++;
+      if (pos + 8 + len > end) {
+        stats.malformed++;
+        break; // framing is broken: nothing after this can be trusted
+      }
+      const at = pos + 8;
+      pos += (8 + len + 7) & ~7;
+      if (len < PACKET_EVENT_HEADER_SIZE) {
+        stats.malformed++;
+        continue;
+      }
+      const capturedLen = buf.readUInt16LE(at + F.captured_len.offset);
+      const payloadLength = buf.readUInt32LE(at + F.payload_len.offset);
+      const family = buf.readUInt16LE(at + F.family.offset);
+      const dir = buf[at + F.direction.offset];
+      if (
+        capturedLen > HDRCAP_PKT_PAYLOAD_MAX ||
+        capturedLen > payloadLength ||
+        len < PACKET_EVENT_HEADER_SIZE + capturedLen ||
+        (family !== AF_INET && family !== AF_INET6) ||
+        (dir !== HDRCAP_PKT_DIR_INGRESS && dir !== HDRCAP_PKT_DIR_EGRESS)
+      ) {
+        stats.malformed++;
+        continue;
+      }
+      const flags = buf.readUInt32LE(at + F.flags.offset);
+      if (buf[at + F.ip_proto.offset] !== IPPROTO_TCP || (flags & (HDRCAP_PKT_F_FRAGMENT | HDRCAP_PKT_F_L4_TRUNCATED)) !== 0) continue;
+      const v4 = family === AF_INET;
+      seg.tsNs = buf.readBigUInt64LE(at + F.ts_boot_ns.offset) + wallOffsetNs;
+      seg.direction = dir === HDRCAP_PKT_DIR_EGRESS ? "egress" : "ingress";
+      seg.src = this.addresses.text(buf, at + F.saddr.offset, v4);
+      seg.dst = this.addresses.text(buf, at + F.daddr.offset, v4);
+      seg.srcPort = buf.readUInt16LE(at + F.sport.offset);
+      seg.dstPort = buf.readUInt16LE(at + F.dport.offset);
+      seg.seq = buf.readUInt32LE(at + F.seq.offset);
+      seg.flags = buf.readUInt16LE(at + F.tcp_flags.offset);
+      seg.payloadLength = payloadLength;
+      seg.payload = buf.subarray(at + PACKET_EVENT_HEADER_SIZE, at + PACKET_EVENT_HEADER_SIZE + capturedLen);
+      const tgid = buf.readUInt32LE(at + F.tgid.offset);
+      seg.tgid = tgid;
+      // Only joined egress packets carry a comm: skip the string for the rest.
+      seg.comm = tgid === 0 && buf[at + F.comm.offset] === 0 ? "" : readComm(buf.subarray(at, at + len));
+      onSegment(seg);
+    }
+    return stats;
+  }
+}

@@ -56,8 +56,10 @@ export class TcpReassembler {
   private base: number | undefined;
   /** Offset of the next byte to deliver. */
   private next = 0;
-  /** Out-of-order segments, sorted by start offset. */
+  /** Out-of-order segments, sorted by start offset; each owns its bytes (a segment's data may be borrowed). */
   private held: StreamPiece[] = [];
+  /** Largest end offset of the held segments (0 when none are held). */
+  private heldMaxEnd = 0;
   private readonly windowBytes: number;
   private readonly maxHeld: number;
   readonly stats: TcpReassemblerCounters = {
@@ -99,7 +101,7 @@ export class TcpReassembler {
     if (this.base === undefined) this.base = firstByte;
     if (seg.length <= 0) return [];
     const start = this.offsetOf(firstByte);
-    const piece: StreamPiece = { streamOffset: start, length: seg.length, data: seg.data.subarray(0, seg.length) };
+    const piece: StreamPiece = { streamOffset: start, length: seg.length, data: seg.data.length > seg.length ? seg.data.subarray(0, seg.length) : seg.data };
     const out: StreamPiece[] = [];
     if (start + piece.length <= this.next) {
       this.stats.duplicateSegments++;
@@ -135,9 +137,7 @@ export class TcpReassembler {
   }
 
   private heldEnd(): number {
-    let end = 0;
-    for (const p of this.held) end = Math.max(end, p.streamOffset + p.length);
-    return end;
+    return this.heldMaxEnd;
   }
 
   private hold(piece: StreamPiece): void {
@@ -146,11 +146,13 @@ export class TcpReassembler {
     const same = this.held[i - 1];
     if (same && same.streamOffset === piece.streamOffset && same.length >= piece.length) {
       // An exact duplicate of a held segment: keep the copy with more captured bytes.
-      if (piece.length === same.length && piece.data.length > same.data.length) same.data = piece.data;
+      if (piece.length === same.length && piece.data.length > same.data.length) same.data = Buffer.from(piece.data);
       this.stats.duplicateSegments++;
       return;
     }
-    this.held.splice(i, 0, piece);
+    // Held past this call: copy, as the caller's buffer may be reused by the next drain.
+    this.held.splice(i, 0, { streamOffset: piece.streamOffset, length: piece.length, data: Buffer.from(piece.data) });
+    this.heldMaxEnd = Math.max(this.heldMaxEnd, piece.streamOffset + piece.length);
     this.stats.heldSegments++;
   }
 
@@ -166,7 +168,7 @@ export class TcpReassembler {
     out.push({
       streamOffset: this.next,
       length: end - this.next,
-      data: piece.data.subarray(Math.min(skip, piece.data.length)),
+      data: skip > 0 ? piece.data.subarray(Math.min(skip, piece.data.length)) : piece.data,
     });
     this.next = end;
   }
@@ -175,6 +177,7 @@ export class TcpReassembler {
     while (this.held.length > 0 && this.held[0]!.streamOffset <= this.next) {
       this.deliver(this.held.shift()!, out);
     }
+    if (this.held.length === 0) this.heldMaxEnd = 0;
   }
 
   /** Declares the hole before the first held segment lost and delivers from there. */

@@ -11,8 +11,8 @@
  * the local side the server); without a handshake it stays "unknown".
  * Process fields are whatever the packet carried (0 / "" unless joined).
  */
-import type { CapturedChunk, Direction, Role } from "../chunk.ts";
-import { IPPROTO_TCP, type PacketRecord, TCP_FLAGS } from "./packet-record.ts";
+import type { CapturedChunk, Direction, Endpoint, Role } from "../chunk.ts";
+import { IPPROTO_TCP, type PacketRecord, TCP_FLAGS, type TcpSegmentEvent } from "./packet-record.ts";
 import { type StreamPiece, TcpReassembler, type TcpReassemblerCounters, type TcpReassemblerOptions } from "./tcp-reassembler.ts";
 
 export interface TcpStreamAssemblerOptions extends TcpReassemblerOptions {
@@ -20,6 +20,8 @@ export interface TcpStreamAssemblerOptions extends TcpReassemblerOptions {
   maxFlows?: number;
   /** Prefix of connection ids, to keep them distinct from other sources'; default "pkt-" + start time. */
   connIdPrefix?: string;
+  /** Called with the connection id of every flow that ends (RST, FIN, eviction, expiry), after its last chunks. */
+  onFlowClosed?: (connId: string) => void;
 }
 
 export interface TcpStreamAssemblerCounters extends TcpReassemblerCounters {
@@ -35,21 +37,28 @@ export interface TcpStreamAssemblerCounters extends TcpReassemblerCounters {
 interface Flow {
   key: string;
   connId: string;
-  localIp: string;
-  localPort: number;
-  remoteIp: string;
-  remotePort: number;
+  /** Shared by every chunk of the flow (consumers only read them). */
+  local: Endpoint;
+  remote: Endpoint;
   role: Role;
   dirs: Record<Direction, TcpReassembler>;
   /** SYN sequence numbers seen per direction, to notice a new connection on the same 4-tuple. */
   synSeq: Partial<Record<Direction, number>>;
   lastSeenNs: bigint;
-  lastPacket: PacketRecord;
+  /** Process fields of the flow's latest packet that carried them (egress, joined). */
+  tgid: number;
+  comm: string;
+  /** FIN seen per direction. */
+  fin: { ingress: boolean; egress: boolean };
+  /** A packet seen per direction. */
+  seen: { ingress: boolean; egress: boolean };
 }
 
 export class TcpStreamAssembler {
   /** Iteration order is least recently active first (entries are re-inserted on use). */
   private readonly flows = new Map<string, Flow>();
+  /** local port × 65,536 + remote port → the flow last seen with them (a lookup without building a key). */
+  private readonly byPorts = new Map<number, Flow>();
   private readonly options: TcpStreamAssemblerOptions;
   private readonly maxFlows: number;
   private readonly connIdPrefix: string;
@@ -94,43 +103,95 @@ export class TcpStreamAssembler {
       this.stats.packetsIgnored++;
       return;
     }
-    const egress = p.direction === "egress";
-    const local = egress ? { ip: p.src, port: p.srcPort } : { ip: p.dst, port: p.dstPort };
-    const remote = egress ? { ip: p.dst, port: p.dstPort } : { ip: p.src, port: p.srcPort };
-    const key = `${local.ip}|${local.port}|${remote.ip}|${remote.port}`;
-    const syn = (tcp.flags & TCP_FLAGS.SYN) !== 0;
-    const ack = (tcp.flags & TCP_FLAGS.ACK) !== 0;
-    let flow = this.flows.get(key);
+    this.pushSegment(
+      {
+        tsNs: p.tsNs,
+        direction: p.direction,
+        src: p.src,
+        dst: p.dst,
+        srcPort: p.srcPort,
+        dstPort: p.dstPort,
+        seq: tcp.seq,
+        flags: tcp.flags,
+        payloadLength: p.payloadLength,
+        payload: p.payload,
+        tgid: p.tgid,
+        comm: p.comm,
+      },
+      out,
+    );
+  }
+
+  /**
+   * One TCP segment → chunks appended to out. The segment is only read during the call:
+   * its payload may be a view of a buffer the caller reuses (held segments are copied),
+   * and the chunks appended borrow it the same way.
+   */
+  pushSegment(s: TcpSegmentEvent, out: CapturedChunk[]): void {
+    const egress = s.direction === "egress";
+    const localIp = egress ? s.src : s.dst;
+    const localPort = egress ? s.srcPort : s.dstPort;
+    const remoteIp = egress ? s.dst : s.src;
+    const remotePort = egress ? s.dstPort : s.srcPort;
+    const ports = localPort * 65_536 + remotePort;
+    const flags = s.flags;
+    const syn = (flags & TCP_FLAGS.SYN) !== 0;
+    const ack = (flags & TCP_FLAGS.ACK) !== 0;
+    // The flow last seen with these ports is nearly always the one (address strings come
+    // from a cache, so equal addresses are usually the same string); else the full key.
+    let flow = this.byPorts.get(ports);
+    let key: string;
+    if (flow !== undefined && flow.local.ip === localIp && flow.remote.ip === remoteIp) key = flow.key;
+    else {
+      key = `${localIp}|${localPort}|${remoteIp}|${remotePort}`;
+      flow = this.flows.get(key);
+    }
     if (flow && syn) {
-      const seen = flow.synSeq[p.direction];
-      if (seen !== undefined && seen !== tcp.seq) {
+      const seen = flow.synSeq[s.direction];
+      if (seen !== undefined && seen !== s.seq) {
         // A new connection on the same 4-tuple: finish the old one.
         this.finish(flow, out);
         flow = undefined;
       }
     }
     if (!flow) {
-      flow = this.openFlow(key, local, remote, p);
-    } else {
+      // A bare ACK or FIN of a flow not tracked (ended, or from before the capture) starts nothing.
+      if (!syn && s.payloadLength <= 0) {
+        this.stats.packetsIgnored++;
+        return;
+      }
+      flow = this.openFlow(key, localIp, localPort, remoteIp, remotePort, s.tsNs);
+    } else if (s.payloadLength > 0 || syn) {
+      // Least recently active first: only packets that move the stream count as activity
+      // (re-inserting on every bare ACK costs more than it tells).
       this.flows.delete(key);
       this.flows.set(key, flow);
     }
-    flow.lastSeenNs = p.tsNs;
-    flow.lastPacket = p;
+    this.byPorts.set(ports, flow);
+    flow.lastSeenNs = s.tsNs;
+    flow.seen[s.direction] = true;
+    if (s.tgid !== 0) {
+      flow.tgid = s.tgid;
+      flow.comm = s.comm;
+    }
     if (syn) {
-      flow.synSeq[p.direction] = tcp.seq;
+      flow.synSeq[s.direction] = s.seq;
       // Local SYN-ACK or remote bare SYN: the local side listens.
       if ((egress && ack) || (!egress && !ack)) flow.role = "server";
       else flow.role = "client";
     }
-    const pieces = flow.dirs[p.direction].push({
-      seq: tcp.seq,
-      syn,
-      length: p.payloadLength,
-      data: p.payload,
-    });
-    this.emit(flow, p.direction, pieces, p, out);
-    if (tcp.flags & TCP_FLAGS.RST) this.finish(flow, out);
+    const pieces = flow.dirs[s.direction].push({ seq: s.seq, syn, length: s.payloadLength, data: s.payload });
+    this.emit(flow, s.direction, pieces, s.tsNs, out);
+    if (flags & TCP_FLAGS.RST) {
+      this.finish(flow, out);
+      return;
+    }
+    if (flags & TCP_FLAGS.FIN) {
+      flow.fin[s.direction] = true;
+      // Both directions closed, or the only direction this hook sees (e.g. ingress only on lo).
+      const other = egress ? "ingress" : "egress";
+      if (flow.fin[other] || !flow.seen[other]) this.finish(flow, out);
+    }
   }
 
   /** Flushes and forgets flows with no packet at or after olderThanNs; returns the chunks their held data made. */
@@ -148,7 +209,7 @@ export class TcpStreamAssembler {
   flushAll(): CapturedChunk[] {
     const out: CapturedChunk[] = [];
     for (const flow of this.flows.values()) {
-      for (const d of ["ingress", "egress"] as const) this.emit(flow, d, flow.dirs[d].flush(), flow.lastPacket, out);
+      for (const d of ["ingress", "egress"] as const) this.emit(flow, d, flow.dirs[d].flush(), flow.lastSeenNs, out);
     }
     return out;
   }
@@ -174,7 +235,7 @@ export class TcpStreamAssembler {
     return c;
   }
 
-  private openFlow(key: string, local: { ip: string; port: number }, remote: { ip: string; port: number }, p: PacketRecord): Flow {
+  private openFlow(key: string, localIp: string, localPort: number, remoteIp: string, remotePort: number, tsNs: bigint): Flow {
     if (this.flows.size >= this.maxFlows) {
       const oldest = this.flows.values().next().value;
       if (oldest) {
@@ -185,15 +246,16 @@ export class TcpStreamAssembler {
     const flow: Flow = {
       key,
       connId: `${this.connIdPrefix}${this.nextConnSeq++}`,
-      localIp: local.ip,
-      localPort: local.port,
-      remoteIp: remote.ip,
-      remotePort: remote.port,
+      local: { ip: localIp, port: localPort },
+      remote: { ip: remoteIp, port: remotePort },
       role: "unknown",
       dirs: { ingress: new TcpReassembler(this.options), egress: new TcpReassembler(this.options) },
       synSeq: {},
-      lastSeenNs: p.tsNs,
-      lastPacket: p,
+      lastSeenNs: tsNs,
+      tgid: 0,
+      comm: "",
+      fin: { ingress: false, egress: false },
+      seen: { ingress: false, egress: false },
     };
     this.flows.set(key, flow);
     this.stats.flowsOpened++;
@@ -202,7 +264,7 @@ export class TcpStreamAssembler {
 
   private finish(flow: Flow, out: CapturedChunk[]): void {
     for (const d of ["ingress", "egress"] as const) {
-      this.emit(flow, d, flow.dirs[d].flush(), flow.lastPacket, out);
+      this.emit(flow, d, flow.dirs[d].flush(), flow.lastSeenNs, out);
       const s = flow.dirs[d].stats;
       this.retired.duplicateSegments += s.duplicateSegments;
       this.retired.trimmedSegments += s.trimmedSegments;
@@ -211,19 +273,22 @@ export class TcpStreamAssembler {
       this.retired.gapBytes += s.gapBytes;
     }
     this.flows.delete(flow.key);
+    const ports = flow.local.port * 65_536 + flow.remote.port;
+    if (this.byPorts.get(ports) === flow) this.byPorts.delete(ports);
+    this.options.onFlowClosed?.(flow.connId);
   }
 
-  private emit(flow: Flow, direction: Direction, pieces: StreamPiece[], p: PacketRecord, out: CapturedChunk[]): void {
+  private emit(flow: Flow, direction: Direction, pieces: StreamPiece[], tsNs: bigint, out: CapturedChunk[]): void {
     for (const piece of pieces) {
       out.push({
-        tsNs: p.tsNs,
-        pid: p.tgid,
-        tgid: p.tgid,
-        comm: p.comm,
+        tsNs,
+        pid: flow.tgid,
+        tgid: flow.tgid,
+        comm: flow.comm,
         cgroupId: 0n,
         connId: flow.connId,
-        local: { ip: flow.localIp, port: flow.localPort },
-        remote: { ip: flow.remoteIp, port: flow.remotePort },
+        local: flow.local,
+        remote: flow.remote,
         direction,
         role: flow.role,
         streamOffset: piece.streamOffset,
