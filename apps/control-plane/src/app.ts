@@ -47,6 +47,7 @@ export function createApp(deps: AppDeps) {
     onConsumerKeyRevoked: (hash) => consumerKeyCache.revoked(hash),
     natsAccountSeed: deps.natsAccountSeed,
     agentNatsServers: deps.agentNatsServers ?? [],
+    ...(deps.credentialRevocations ? { onAgentCredentialRevoked: () => deps.credentialRevocations!.push("agent-delete") } : {}),
     nudge: createNudger(deps.nats, deps.db),
     onNudgeError: (err) => deps.logger.warn({ err }, "could not nudge agents"),
   });

@@ -8,6 +8,7 @@ import type { LastUsedTracker } from "./services/api-keys.ts";
 import type { ApiKeyCache, ConsumerKeyCache } from "./services/key-cache.ts";
 import type { RateLimit, RateLimiter } from "./services/rate-limiter.ts";
 import type { ControlPlaneServices } from "./services/index.ts";
+import type { CredentialRevocations } from "./messaging/credential-revocations.ts";
 
 export interface AppDeps {
   db: Db;
@@ -16,6 +17,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Account seed signing agent NATS JWTs (enrollment needs it). */
   natsAccountSeed?: string;
+  /** Pushes revoked agent credentials to nats-server; absent when not configured. */
+  credentialRevocations?: CredentialRevocations;
   /** NATS URLs handed to agents at enrollment. */
   agentNatsServers?: string[];
   /** Default per-key rate limit (keys may carry their own). */

@@ -9,6 +9,7 @@ export interface Metrics {
   agentMessages: Counter<"kind" | "result">;
   ingestBatches: Counter<"result">;
   ingestRecords: Counter<never>;
+  natsRevocationPushes: Counter<"trigger" | "result">;
 }
 
 export function createMetrics({ defaults = true }: { defaults?: boolean } = {}): Metrics {
@@ -50,6 +51,12 @@ export function createMetrics({ defaults = true }: { defaults?: boolean } = {}):
     ingestRecords: new Counter({
       name: "hdrcap_cp_ingest_records_total",
       help: "Records stored in Postgres",
+      registers: [registry],
+    }),
+    natsRevocationPushes: new Counter({
+      name: "hdrcap_cp_nats_revocation_pushes_total",
+      help: "Pushes of the NATS account JWT carrying revoked agent credentials, by trigger and result (ok, failed)",
+      labelNames: ["trigger", "result"],
       registers: [registry],
     }),
   };

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { createServer as createHttpsServer } from "node:https";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createApp } from "./app.ts";
-import type { Env } from "./env.ts";
+import { readSystemCreds, type Env } from "./env.ts";
 import type { Logger } from "./logger.ts";
 import { startAgentResponders } from "./messaging/agent-responders.ts";
 import { startIngester } from "./messaging/ingester.ts";
@@ -20,6 +20,7 @@ import { createMetrics } from "./metrics.ts";
 import { startScheduler } from "./services/scheduler.ts";
 import { startAgentUpgradeDriver } from "./services/agent-upgrades.ts";
 import { createUpgradeCommander } from "./messaging/agent-upgrade-command.ts";
+import { startCredentialRevocations, type CredentialRevocations } from "./messaging/credential-revocations.ts";
 
 export interface RunningServer {
   url: string;
@@ -36,6 +37,29 @@ export async function startServer(env: Env, logger: Logger): Promise<RunningServ
   const stops: Array<() => Promise<void>> = [];
   const roles = new Set(env.HDRCAP_ROLES);
 
+  let credentialRevocations: CredentialRevocations | undefined;
+  if (env.NATS_OPERATOR_SIGNING_SEED && env.NATS_SYSTEM_CREDS && env.NATS_ACCOUNT_SEED) {
+    try {
+      credentialRevocations = await startCredentialRevocations(
+        db.db,
+        { natsUrl: env.NATS_URL, systemCreds: readSystemCreds(env.NATS_SYSTEM_CREDS), operatorSigningSeed: env.NATS_OPERATOR_SIGNING_SEED, accountSeed: env.NATS_ACCOUNT_SEED },
+        logger.child({ component: "nats-revocations" }),
+        metrics,
+      );
+    } catch (err) {
+      // Misconfigured revocation is a start-up error, not a silent gap.
+      await nats.close().catch(() => {});
+      await db.close();
+      throw err;
+    }
+    stops.push(() => credentialRevocations!.close());
+    if (roles.has("scheduler")) stops.push(credentialRevocations.startRepushing(env.HDRCAP_NATS_REVOCATION_REPUSH_SECONDS * 1000));
+  } else if (env.NATS_ACCOUNT_SEED) {
+    logger.warn(
+      "NATS credentials of removed agents cannot be revoked (they keep working until the account key changes): set NATS_OPERATOR_SIGNING_SEED and NATS_SYSTEM_CREDS, with nats-server on the full resolver",
+    );
+  }
+
   if (roles.has("ingest")) stops.push(await startIngester(nats, db.db, logger.child({ role: "ingest" }), metrics));
   if (roles.has("scheduler")) stops.push(startScheduler(db.db, createNudger(nats, db.db), logger.child({ role: "scheduler" })));
   if (roles.has("scheduler")) stops.push(startAgentUpgradeDriver(db.db, createUpgradeCommander(nats), logger.child({ role: "scheduler" })).stop);
@@ -47,6 +71,7 @@ export async function startServer(env: Env, logger: Logger): Promise<RunningServ
     logger,
     metrics,
     natsAccountSeed: env.NATS_ACCOUNT_SEED,
+    ...(credentialRevocations ? { credentialRevocations } : {}),
     agentNatsServers: (env.HDRCAP_AGENT_NATS_URL ?? env.NATS_URL).split(","),
     defaultRateLimit: { perSecond: env.HDRCAP_RATE_LIMIT_PER_SECOND, burst: env.HDRCAP_RATE_LIMIT_BURST },
   });

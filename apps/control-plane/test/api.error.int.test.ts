@@ -103,6 +103,8 @@ describe("bad input gets a clear 400 naming the field", () => {
       "/v1/whoami",
     ]);
     expect(res.body.paths["/v1/api-keys"].post.responses).toHaveProperty("400");
+    // One path, two methods: reading an agent and removing it (which revokes its NATS credentials).
+    expect(Object.keys(res.body.paths["/v1/agents/{id}"]).sort()).toEqual(["delete", "get"]);
   });
 
   it("exposes Prometheus metrics including request counts", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadEnv } from "../src/env.ts";
+import { loadEnv, readSystemCreds } from "../src/env.ts";
 
 const base = { DATABASE_URL: "postgres://u:p@127.0.0.1:5432/db", NATS_URL: "nats://127.0.0.1:4222" };
 
@@ -17,5 +17,21 @@ describe("environment", () => {
   it("rejects unknown roles", () => {
     expect(() => loadEnv({ ...base, HDRCAP_ROLES: "api,ingestt" })).toThrowError(/unknown role "ingestt"/);
     expect(loadEnv({ ...base, HDRCAP_ROLES: " ingest " }).HDRCAP_ROLES).toEqual(["ingest"]);
+  });
+
+  it("takes the NATS revocation settings together, with the account seed", () => {
+    const signing = "SO" + "A".repeat(56);
+    const account = "SA" + "A".repeat(56);
+    expect(() => loadEnv({ ...base, NATS_ACCOUNT_SEED: account, NATS_OPERATOR_SIGNING_SEED: signing })).toThrowError(/set both NATS_OPERATOR_SIGNING_SEED and NATS_SYSTEM_CREDS/);
+    expect(() => loadEnv({ ...base, NATS_OPERATOR_SIGNING_SEED: signing, NATS_SYSTEM_CREDS: "/etc/hdrcap/sys.creds" })).toThrowError(/NATS_ACCOUNT_SEED must be set too/);
+    expect(() => loadEnv({ ...base, NATS_ACCOUNT_SEED: account, NATS_OPERATOR_SIGNING_SEED: account, NATS_SYSTEM_CREDS: "x" })).toThrowError(/NATS_OPERATOR_SIGNING_SEED: must be a NATS operator/);
+    const env = loadEnv({ ...base, NATS_ACCOUNT_SEED: account, NATS_OPERATOR_SIGNING_SEED: signing, NATS_SYSTEM_CREDS: "/etc/hdrcap/sys.creds" });
+    expect(env.HDRCAP_NATS_REVOCATION_REPUSH_SECONDS).toBe(60);
+  });
+
+  it("reads NATS_SYSTEM_CREDS as a .creds document or a file path", () => {
+    const doc = "-----BEGIN NATS USER JWT-----\neyJ...\n------END NATS USER JWT------\n";
+    expect(readSystemCreds(doc)).toBe(doc);
+    expect(() => readSystemCreds("/nonexistent/sys.creds")).toThrowError(/NATS_SYSTEM_CREDS: cannot read the .creds file \/nonexistent\/sys.creds/);
   });
 });

@@ -34,6 +34,8 @@ export interface Services {
     get(auth: AuthContext, id: string): Promise<AgentView>;
     createEnrollmentToken(auth: AuthContext, input: CreateEnrollmentTokenInput): Promise<CreatedEnrollmentToken>;
     revokeEnrollmentToken(auth: AuthContext, id: string): Promise<EnrollmentTokenView>;
+    /** Removes the agent and revokes its NATS credentials (a compromised or retired host). */
+    remove(auth: AuthContext, id: string): Promise<AgentView>;
   };
   agentUpgrades: {
     create(auth: AuthContext, input: CreateAgentUpgradeInput): Promise<AgentUpgradeView>;

@@ -7,3 +7,4 @@ export * from "./queries/api-keys.ts";
 export * from "./queries/audit-log.ts";
 export * from "./queries/record-partitions.ts";
 export * from "./queries/records.ts";
+export * from "./queries/agent-credential-revocations.ts";

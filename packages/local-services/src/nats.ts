@@ -50,7 +50,8 @@ export async function startNats(opts: StartNatsOptions): Promise<NatsServer> {
       opts.extraConfig ?? "",
     ].join("\n"),
   );
-  const proc = startProcess("nats-server", bin, ["-c", conf], { logFile: join(dir, `nats-${port}.log`) });
+  // Relative paths in the configuration (the JWT resolver's `jwt` directory) live in `dir`.
+  const proc = startProcess("nats-server", bin, ["-c", conf], { logFile: join(dir, `nats-${port}.log`), cwd: dir });
   await waitUntil(
     "nats-server",
     async () => {

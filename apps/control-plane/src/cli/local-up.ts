@@ -16,7 +16,16 @@ import { mintApiKey, verifyApiKey } from "../services/api-keys.ts";
 import { newEnrollmentTokenSecret, newId } from "../services/ids.ts";
 import { bootstrapFirstTenant } from "../services/tenants.ts";
 import { configPath, readConfig, writeConfig } from "./config.ts";
-import { createNatsAuthority, freePort, natsAuthorityFromState, type NatsAuthority, type NatsAuthorityState } from "@hdrcap/local-services";
+import {
+  createNatsAuthority,
+  freePort,
+  natsAuthorityFromState,
+  stateOf,
+  upgradeNatsAuthorityState,
+  type LegacyNatsAuthorityState,
+  type NatsAuthority,
+  type NatsAuthorityState,
+} from "@hdrcap/local-services";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 
@@ -29,12 +38,22 @@ async function stablePort(file: string): Promise<number> {
   return port;
 }
 
-/** The local NATS accounts survive restarts, so enrolled agents' credentials stay valid. */
-async function loadOrCreateNatsAuthority(file: string): Promise<NatsAuthority> {
-  if (existsSync(file)) return natsAuthorityFromState(JSON.parse(readFileSync(file, "utf8")) as NatsAuthorityState);
+/**
+ * The local NATS accounts survive restarts, so enrolled agents' credentials stay valid. A file
+ * from before revocation support is upgraded in place (new operator, signing key and system
+ * account around the same application account key, so agents' credentials stay valid).
+ */
+export async function loadOrCreateNatsAuthority(file: string, log: (msg: string) => void = () => {}): Promise<NatsAuthority> {
+  if (existsSync(file)) {
+    const { state, upgraded } = await upgradeNatsAuthorityState(JSON.parse(readFileSync(file, "utf8")) as NatsAuthorityState | LegacyNatsAuthorityState);
+    if (upgraded) {
+      writeFileSync(file, JSON.stringify(state, null, 2), { mode: 0o600 });
+      log(`upgraded ${file}: new NATS operator with a signing key and a system user (same account key: agents' credentials stay valid)`);
+    }
+    return natsAuthorityFromState(state);
+  }
   const authority = await createNatsAuthority();
-  const state: NatsAuthorityState = { operatorJwt: authority.operatorJwt, systemAccount: authority.systemAccount, account: authority.account };
-  writeFileSync(file, JSON.stringify(state, null, 2), { mode: 0o600 });
+  writeFileSync(file, JSON.stringify(stateOf(authority), null, 2), { mode: 0o600 });
   return authority;
 }
 
@@ -88,14 +107,15 @@ export async function localUp(opts: LocalUpOptions): Promise<void> {
       pg = await orStop(startPostgres({ dir: join(stateDir, "postgres"), logFile: join(stateDir, "postgres.log") }));
       stops.push(() => pg!.stop());
     }
-    let accountSeed = process.env.NATS_ACCOUNT_SEED;
+    let natsAuth: Record<string, string> = {};
     if (!process.env.NATS_URL) {
       log(`starting nats-server with JetStream (store in ${join(stateDir, "nats")})`);
-      const authority = await loadOrCreateNatsAuthority(join(stateDir, "nats-authority.json"));
-      accountSeed = authority.account.seed;
+      const authority = await loadOrCreateNatsAuthority(join(stateDir, "nats-authority.json"), log);
+      natsAuth = { NATS_ACCOUNT_SEED: authority.account.seed, NATS_OPERATOR_SIGNING_SEED: authority.operatorSigningSeed, NATS_SYSTEM_CREDS: authority.systemUserCreds };
       // A stable port: enrolled agents keep the NATS URL they were given.
       const natsPort = await stablePort(join(stateDir, "nats-port"));
-      nats = await orStop(startNats({ dir: join(stateDir, "nats"), extraConfig: authority.serverConfig(), port: natsPort }));
+      const natsDir = join(stateDir, "nats");
+      nats = await orStop(startNats({ dir: natsDir, extraConfig: authority.serverConfig({ jwtDir: join(natsDir, "jwt") }), port: natsPort }));
       stops.push(() => nats!.stop());
     }
     let port = opts.port;
@@ -108,7 +128,7 @@ export async function localUp(opts: LocalUpOptions): Promise<void> {
       ...process.env,
       DATABASE_URL: process.env.DATABASE_URL ?? pg!.url,
       NATS_URL: process.env.NATS_URL ?? nats!.url,
-      ...(accountSeed ? { NATS_ACCOUNT_SEED: accountSeed } : {}),
+      ...natsAuth,
       PORT: String(port),
     });
 

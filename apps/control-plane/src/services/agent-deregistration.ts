@@ -5,9 +5,12 @@
  * the agent's JWT for. Only the holder of an agent's seed can therefore remove that agent, and
  * only that one. A timestamp window bounds replays; a replay after success finds no agent, and
  * a re-enrolled host has a new id and key, so an old signature never removes it.
+ *
+ * The agent's NATS user key is revoked in the same transaction (agent_credential_revocations);
+ * the caller then pushes the revocations to nats-server (messaging/credential-revocations.ts).
  */
 import { ApiError } from "@hdrcap/api";
-import type { Db } from "@hdrcap/db";
+import { revokeAgentCredential, type Db } from "@hdrcap/db";
 import { fromPublic } from "@nats-io/nkeys";
 
 /** How far the agent's clock may be from ours. */
@@ -27,8 +30,9 @@ export interface DeregistrationRequest {
 const REFUSED = "the signature does not prove this agent's identity (unknown agent, or not signed with its enrollment key)";
 
 /**
- * Removes the agent: its row and, by cascade, its per-capture status rows. Stored records
- * keep their agent id. Errors say nothing about whether the agent id exists.
+ * Removes the agent: its row and, by cascade, its per-capture status rows, and revokes its
+ * NATS credentials. Stored records keep their agent id. Errors say nothing about whether the
+ * agent id exists.
  */
 export async function deregisterAgent(db: Db, request: DeregistrationRequest, ip: string | null, now = Date.now()): Promise<{ agentId: string; tenantId: string }> {
   if (Math.abs(now - request.timestamp) > DEREGISTRATION_MAX_SKEW_MS) {
@@ -44,6 +48,7 @@ export async function deregisterAgent(db: Db, request: DeregistrationRequest, ip
       throw new ApiError("UNAUTHORIZED", REFUSED);
     }
     await tx.deleteFrom("agents").where("id", "=", agent.id).execute();
+    await revokeAgentCredential(tx, { natsPublicKey: agent.nats_public_key, agentId: agent.id, tenantId: agent.tenant_id });
     await tx
       .insertInto("audit_log")
       .values({

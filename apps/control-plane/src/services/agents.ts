@@ -15,7 +15,7 @@ import {
   type EnrollResult,
   type HostFacts,
 } from "@hdrcap/api";
-import type { AgentRow, Db, EnrollmentTokenRow } from "@hdrcap/db";
+import { revokeAgentCredential, type AgentRow, type Db, type EnrollmentTokenRow } from "@hdrcap/db";
 import { mintUserJwt } from "@hdrcap/local-services/nats-auth";
 import { sql } from "kysely";
 import { audit } from "./audit.ts";
@@ -27,6 +27,8 @@ export interface AgentsServiceConfig {
   natsAccountSeed: string | undefined;
   /** NATS URLs handed to agents. */
   agentNatsServers: string[];
+  /** Called after a removal committed a credential revocation (pushes it to nats-server; never throws). */
+  onAgentCredentialRevoked?: () => Promise<unknown>;
 }
 
 export function agentView(a: AgentRow): AgentView {
@@ -167,6 +169,23 @@ export function createAgentsService(db: Db, config: AgentsServiceConfig) {
       const row = await db.selectFrom("agents").selectAll().where("tenant_id", "=", auth.tenant.id).where("id", "=", id).executeTakeFirst();
       if (!row) throw new ApiError("NOT_FOUND", `no agent ${id}`);
       return agentView(row);
+    },
+
+    /**
+     * Removes the agent (its capture status rows go with it; stored records keep its id) and
+     * revokes its NATS user key in the same transaction, then has the revocation pushed.
+     */
+    async remove(auth: AuthContext, id: string): Promise<AgentView> {
+      requireScope(auth.key.scopes, "agents:write");
+      const removed = await db.transaction().execute(async (tx) => {
+        const row = await tx.deleteFrom("agents").where("tenant_id", "=", auth.tenant.id).where("id", "=", id).returningAll().executeTakeFirst();
+        if (!row) throw new ApiError("NOT_FOUND", `no agent ${id}`);
+        await revokeAgentCredential(tx, { natsPublicKey: row.nats_public_key, agentId: row.id, tenantId: row.tenant_id });
+        await audit(tx, auth, "agent.delete", { type: "agent", id }, { hostname: row.hostname, natsPublicKey: row.nats_public_key });
+        return row;
+      });
+      await config.onAgentCredentialRevoked?.();
+      return agentView(removed);
     },
   };
 }

@@ -49,6 +49,7 @@ export const ROUTE_POLICIES: Record<string, RoutePolicy> = {
 
   "GET /v1/agents": { access: { scope: "agents:read" } },
   "GET /v1/agents/{id}": { access: { scope: "agents:read" } },
+  "DELETE /v1/agents/{id}": { access: { scope: "agents:write" } },
   "POST /v1/enrollment-tokens": { access: { scope: "agents:write" }, body: () => ({ labels: { env: "test" }, maxUses: 2 }) },
   "DELETE /v1/enrollment-tokens/{id}": { access: { scope: "agents:write" } },
   // Selects no agent, so each call is a rollout that completes at once (one may run per tenant).

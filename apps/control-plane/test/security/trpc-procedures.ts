@@ -45,6 +45,7 @@ export const PROCEDURE_POLICIES: Record<string, ProcedurePolicy> = {
   "agents.get": { access: { scope: "agents:read" }, input: (_w, o) => ({ id: o.ids.agt }) },
   "agents.createEnrollmentToken": { access: { scope: "agents:write" }, input: () => ({ labels: { env: "test" }, maxUses: 2 }) },
   "agents.revokeEnrollmentToken": { access: { scope: "agents:write" }, input: (_w, o) => ({ id: o.ids.etk }), destructive: true },
+  "agents.remove": { access: { scope: "agents:write" }, input: (_w, o) => ({ id: o.ids.agt }), destructive: true },
   // Selects no agent, so each call is a rollout that completes at once (one may run per tenant).
   "agentUpgrades.create": { access: { scope: "agents:write" }, input: () => ({ agents: { labels: { rollout: unique("none") } }, batchSize: 2 }) },
   "agentUpgrades.list": { access: { scope: "agents:read" }, input: () => ({ limit: 10 }) },

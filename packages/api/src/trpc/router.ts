@@ -42,6 +42,7 @@ const agentsRouter = {
   revokeEnrollmentToken: authedProcedure
     .input(z.object({ id: idSchema("etk") }))
     .mutation(({ ctx, input }) => callService(() => ctx.services.agents.revokeEnrollmentToken(ctx.auth, input.id))),
+  remove: authedProcedure.input(z.object({ id: idSchema("agt") })).mutation(({ ctx, input }) => callService(() => ctx.services.agents.remove(ctx.auth, input.id))),
 } satisfies TRPCRouterRecord;
 
 const agentUpgradesRouter = {

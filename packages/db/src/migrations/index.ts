@@ -10,6 +10,7 @@ import * as recordHeaderPairs from "./2026-11-25T19-00-00_record-header-pairs.ts
 import * as agentUpgrades from "./2026-11-25T20-00-00_agent-upgrades.ts";
 import * as recordHeaderTerms from "./2026-11-25T21-00-00_record-header-terms.ts";
 import * as agentUpgradeCancel from "./2026-11-25T22-00-00_agent-upgrade-cancel.ts";
+import * as agentCredentialRevocations from "./2026-11-25T23-00-00_agent-credential-revocations.ts";
 
 export const migrations: Record<string, Migration> = {
   "2026-11-25T15-00-00_tenants-and-keys": tenantsAndKeys,
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   "2026-11-25T20-00-00_agent-upgrades": agentUpgrades,
   "2026-11-25T21-00-00_record-header-terms": recordHeaderTerms,
   "2026-11-25T22-00-00_agent-upgrade-cancel": agentUpgradeCancel,
+  "2026-11-25T23-00-00_agent-credential-revocations": agentCredentialRevocations,
 };

@@ -6,6 +6,7 @@ import type { AgentsTable, EnrollmentTokensTable } from "./agents.ts";
 import type { CaptureAgentsTable, CapturesTable, IngestedBatchesTable } from "./captures.ts";
 import type { PublishedApiConsumersTable, PublishedApisTable } from "./published-apis.ts";
 import type { AgentUpgradeAgentsTable, AgentUpgradesTable } from "./agent-upgrades.ts";
+import type { AgentCredentialRevocationsTable } from "./agent-credential-revocations.ts";
 
 export interface Database {
   tenants: TenantsTable;
@@ -21,6 +22,7 @@ export interface Database {
   published_api_consumers: PublishedApiConsumersTable;
   agent_upgrades: AgentUpgradesTable;
   agent_upgrade_agents: AgentUpgradeAgentsTable;
+  agent_credential_revocations: AgentCredentialRevocationsTable;
 }
 
 export type { Tenant, NewTenant } from "./tenants.ts";
@@ -31,3 +33,4 @@ export type { AgentRow, EnrollmentTokenRow } from "./agents.ts";
 export type { CaptureRow, CaptureAgentRow } from "./captures.ts";
 export type { PublishedApiRow, NewPublishedApiRow, PublishedApiConsumerRow, NewPublishedApiConsumerRow } from "./published-apis.ts";
 export type { AgentUpgradeRow, AgentUpgradeAgentRow } from "./agent-upgrades.ts";
+export type { AgentCredentialRevocationRow } from "./agent-credential-revocations.ts";

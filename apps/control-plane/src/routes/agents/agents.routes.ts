@@ -25,6 +25,18 @@ export const getAgent = createRoute({
   responses: { 200: jsonContent(agentSchema, "The agent"), ...errorResponses },
 });
 
+export const deleteAgent = createRoute({
+  method: "delete",
+  path: "/v1/agents/{id}",
+  tags,
+  summary: "Remove an agent (agents:write) and revoke its NATS credentials: its connections are closed and it cannot reconnect",
+  description:
+    "For a compromised or retired host. The agent's row goes (stored records keep its id) and its NATS user key is revoked; with revocation configured (NATS_OPERATOR_SIGNING_SEED, NATS_SYSTEM_CREDS) nats-server closes its connections within about a second. The host can only come back by enrolling again with a new token.",
+  security: bearerSecurity,
+  request: { params: agentIdParam },
+  responses: { 200: jsonContent(agentSchema, "The removed agent"), ...errorResponses },
+});
+
 export const createEnrollmentToken = createRoute({
   method: "post",
   path: "/v1/enrollment-tokens",

@@ -52,7 +52,10 @@ installRouter.get("/bundles/:file", (c) => {
 });
 
 installRouter.openapi(routes.deregisterSelf, async (c) => {
-  const { agentId } = await deregisterAgent(c.get("deps").db, c.req.valid("json"), peerAddress(c));
+  const deps = c.get("deps");
+  const { agentId } = await deregisterAgent(deps.db, c.req.valid("json"), peerAddress(c));
   c.get("logger").info({ agentId }, "agent deregistered itself");
+  // After the commit; a failure is logged and retried by the periodic push, not the agent's problem.
+  await deps.credentialRevocations?.push("deregistration");
   return c.json({ agentId, deregistered: true as const }, 200);
 });
