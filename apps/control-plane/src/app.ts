@@ -47,7 +47,7 @@ export function createApp(deps: AppDeps) {
     onConsumerKeyRevoked: (hash) => consumerKeyCache.revoked(hash),
     natsAccountSeed: deps.natsAccountSeed,
     agentNatsServers: deps.agentNatsServers ?? [],
-    ...(deps.credentialRevocations ? { onAgentCredentialRevoked: () => deps.credentialRevocations!.push("agent-delete") } : {}),
+    ...(deps.credentialRevocations ? { onAgentCredentialRevoked: (why) => deps.credentialRevocations!.push(why) } : {}),
     nudge: createNudger(deps.nats, deps.db),
     onNudgeError: (err) => deps.logger.warn({ err }, "could not nudge agents"),
   });

@@ -254,6 +254,24 @@ describe("agent credential revocation over NATS", () => {
     expect((await hello(b)).captures).toEqual([]);
   });
 
+  it("revokes the old key when a host re-enrolls with a new one, keeping its agent id", async () => {
+    const first = await enrollAgent("machine-e");
+    await connectAgent(first);
+    await hello(first);
+    const second = await enrollAgent("machine-e");
+    expect(second.id).toBe(first.id);
+    await expect.poll(() => first.cutAt, { timeout: 5000, interval: 20 }).toBeDefined();
+    expect(await freshConnectError(first)).toMatch(/Authorization Violation/);
+    expect(await freshConnectError(second)).toBeNull();
+    expect(await metricValue("reenroll", "ok")).toBe(1);
+    // Re-enrolling with the same key revokes nothing.
+    const token = (await api("POST", "/v1/enrollment-tokens", { maxUses: 1 })).body.token;
+    const again = await api("POST", "/v1/enroll", { facts: facts("machine-e"), natsPublicKey: second.user.getPublicKey() }, token);
+    expect(again.status).toBe(200);
+    expect(await freshConnectError(second)).toBeNull();
+    expect(await metricValue("reenroll", "ok")).toBe(1);
+  });
+
   it("refuses to start with system credentials nats-server does not accept", async () => {
     const strangers = await createNatsAuthority();
     await expect(startServer(envFor("api", { NATS_SYSTEM_CREDS: strangers.systemUserCreds }), pino({ level: "silent" }))).rejects.toThrow(

@@ -25,7 +25,7 @@ const PUSH_LOCK = "hdrcap.nats-account-revocations";
 const REPLY_TIMEOUT_MS = 5000;
 export const DEFAULT_REPUSH_INTERVAL_MS = 60_000;
 
-export type PushTrigger = "deregistration" | "agent-delete" | "start" | "periodic" | "reconnect";
+export type PushTrigger = "deregistration" | "agent-delete" | "reenroll" | "start" | "periodic" | "reconnect";
 
 export interface CredentialRevocations {
   /**

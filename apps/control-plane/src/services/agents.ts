@@ -28,7 +28,7 @@ export interface AgentsServiceConfig {
   /** NATS URLs handed to agents. */
   agentNatsServers: string[];
   /** Called after a removal committed a credential revocation (pushes it to nats-server; never throws). */
-  onAgentCredentialRevoked?: () => Promise<unknown>;
+  onAgentCredentialRevoked?: (why: "agent-delete" | "reenroll") => Promise<unknown>;
 }
 
 export function agentView(a: AgentRow): AgentView {
@@ -100,7 +100,8 @@ export function createAgentsService(db: Db, config: AgentsServiceConfig) {
       if (!presentedToken || !looksLikeEnrollmentToken(presentedToken)) {
         throw new ApiError("UNAUTHORIZED", "missing or malformed enrollment token: send Authorization: Bearer hcet_…");
       }
-      return db.transaction().execute(async (tx) => {
+      let replacedKey = false;
+      const result = await db.transaction().execute(async (tx) => {
         const token = await tx.selectFrom("enrollment_tokens").selectAll().where("hash", "=", hashApiKey(presentedToken)).forUpdate().executeTakeFirst();
         if (!token) throw new ApiError("UNAUTHORIZED", "unknown enrollment token");
         if (token.revoked_at) throw new ApiError("UNAUTHORIZED", "this enrollment token was revoked");
@@ -117,6 +118,11 @@ export function createAgentsService(db: Db, config: AgentsServiceConfig) {
         const labels = { ...(existing?.labels ?? {}), ...(input.labels ?? {}), ...token.labels };
         const agentId = existing?.id ?? newId("agt");
         if (existing) {
+          // A re-enrolled host with a new key: the old key's credentials go, as on removal.
+          if (existing.nats_public_key !== input.natsPublicKey) {
+            await revokeAgentCredential(tx, { natsPublicKey: existing.nats_public_key, agentId, tenantId: token.tenant_id });
+            replacedKey = true;
+          }
           await tx
             .updateTable("agents")
             .set({ hostname: input.facts.hostname, facts: input.facts, labels: labels, nats_public_key: input.natsPublicKey })
@@ -153,6 +159,8 @@ export function createAgentsService(db: Db, config: AgentsServiceConfig) {
         const natsJwt = await mintUserJwt(config.natsAccountSeed!, `agent:${agentId}`, input.natsPublicKey, agentNatsPermissions(token.tenant_id, agentId));
         return { agentId, tenantId: token.tenant_id, natsServers: config.agentNatsServers, natsJwt, inboxPrefix: agentInboxPrefix(agentId) };
       });
+      if (replacedKey) await config.onAgentCredentialRevoked?.("reenroll");
+      return result;
     },
 
     async list(auth: AuthContext, page: { limit: number; cursor?: string; status?: "online" | "offline" }) {
@@ -184,7 +192,7 @@ export function createAgentsService(db: Db, config: AgentsServiceConfig) {
         await audit(tx, auth, "agent.delete", { type: "agent", id }, { hostname: row.hostname, natsPublicKey: row.nats_public_key });
         return row;
       });
-      await config.onAgentCredentialRevoked?.();
+      await config.onAgentCredentialRevoked?.("agent-delete");
       return agentView(removed);
     },
   };
