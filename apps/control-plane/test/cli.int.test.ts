@@ -39,6 +39,22 @@ describe("hdrcap CLI", () => {
     expect((await hdrcap("keys", "list")).stdout).toContain(h.operatorKey.slice(0, 11));
   });
 
+  it("removes an agent, recording the revocation of its NATS key, and says so", async () => {
+    const tenantId = (await h.call("GET", "/v1/whoami", { key: h.operatorKey })).body.tenant.id;
+    const natsPublicKey = `U${"A".repeat(55)}`;
+    await h.db.db
+      .insertInto("agents")
+      .values({ id: "agt_cliRemove00000001", tenant_id: tenantId, machine_id: "m-cli-remove", hostname: "retired-host", labels: {}, facts: {} as never, nats_public_key: natsPublicKey, last_seen_at: null })
+      .execute();
+    expect((await hdrcap("agents", "remove", "agt_cliRemove00000001")).stdout.trim()).toBe("removed agt_cliRemove00000001 (retired-host); its NATS credentials are revoked");
+    expect(await h.db.db.selectFrom("agents").select("id").where("id", "=", "agt_cliRemove00000001").executeTakeFirst()).toBeUndefined();
+    const revoked = await h.db.db.selectFrom("agent_credential_revocations").selectAll().where("agent_id", "=", "agt_cliRemove00000001").executeTakeFirstOrThrow();
+    expect(revoked.nats_public_key).toBe(natsPublicKey);
+    const again = await hdrcap("agents", "remove", "agt_cliRemove00000001").catch((e: { code: number; stderr: string }) => e);
+    expect((again as { code: number }).code).toBe(1);
+    expect((again as { stderr: string }).stderr).toMatch(/404 NOT_FOUND/);
+  });
+
   it("cancels a running agent upgrade rollout, as JSON or in words, and says why a second cancel fails", async () => {
     const tenantId = (await h.call("GET", "/v1/whoami", { key: h.operatorKey })).body.tenant.id;
     // Stored directly: creating one through the API needs a built agent bundle.

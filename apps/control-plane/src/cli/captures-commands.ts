@@ -159,6 +159,13 @@ export function registerCaptureCommands(program: Command, loginOptions: (cmd: Co
         ["id", "hostname", "status", "labels", "kernel", "lastSeenAt"],
       );
     });
+  loginOptions(agents.command("remove"))
+    .argument("<id>")
+    .description("remove an agent and revoke its NATS credentials at once (a compromised or retired host; it must enroll again)")
+    .action(async (id: string, o: LoginFlags) => {
+      const a = await createApiClient(resolveLogin(o)).delete<AgentView>(`/v1/agents/${encodeURIComponent(id)}`);
+      console.log(o.json ? JSON.stringify(a, null, 2) : `removed ${a.id} (${a.hostname}); its NATS credentials are revoked`);
+    });
 }
 
 /** Live progress: one status line per second (records/s per agent) until the job ends. */
