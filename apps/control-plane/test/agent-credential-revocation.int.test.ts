@@ -12,20 +12,13 @@ import { loadEnv } from "../src/env.ts";
 import { startServer, type RunningServer } from "../src/server.ts";
 import { deregistrationStatement } from "../src/services/agent-deregistration.ts";
 import { bootstrapFirstTenant } from "../src/services/tenants.ts";
+import { hostFacts } from "./security/world.ts";
 
 // Removing an agent revokes its NATS credentials for real: a real nats-server in operator
 // mode with the full resolver, a real Postgres, the control plane pushing the account JWT
 // with revocations. The agents are played by this test over real NATS connections.
 
-const facts = (machineId: string): HostFacts => ({
-  hostname: `host-${machineId}`,
-  machineId,
-  kernelRelease: "6.18.0",
-  arch: "x64",
-  btf: true,
-  hooks: { tracepoints: true },
-  agentVersion: "test",
-});
+const facts = (machineId: string): HostFacts => hostFacts(machineId);
 
 interface Agent {
   id: string;

@@ -24,20 +24,13 @@ import { createNudger } from "../src/messaging/nudge.ts";
 import { startServer, type RunningServer } from "../src/server.ts";
 import { schedulerTick } from "../src/services/scheduler.ts";
 import { bootstrapFirstTenant } from "../src/services/tenants.ts";
+import { hostFacts } from "./security/world.ts";
 
 // The control plane for real (HTTP server, NATS responders, ingester) against a
 // real nats-server in operator mode and a real Postgres. The agent side is played
 // by this test over real NATS connections with the credentials enrollment returns.
 
-const facts = (machineId: string): HostFacts => ({
-  hostname: `host-${machineId}`,
-  machineId,
-  kernelRelease: "6.18.0",
-  arch: "x64",
-  btf: true,
-  hooks: { tracepoints: true },
-  agentVersion: "test",
-});
+const facts = (machineId: string): HostFacts => hostFacts(machineId);
 
 function httpRecord(i: number): HttpRecord {
   return {

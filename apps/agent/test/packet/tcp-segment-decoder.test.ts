@@ -6,8 +6,8 @@ import {
   PACKET_EVENT_HEADER_SIZE,
   type PacketRecord,
   TcpSegmentDecoder,
-  type TcpSegmentEvent,
   decodeDrainedPackets,
+  tcpSegmentOf,
 } from "../../src/capture/packet/packet-record.ts";
 
 const F = hdrcapPacketEventLayout.fields;
@@ -56,22 +56,7 @@ function segmentsOf(buf: Buffer, bytes = buf.length) {
   return { stats, out };
 }
 
-function asSegment(p: PacketRecord) {
-  return {
-    tsNs: p.tsNs,
-    direction: p.direction,
-    src: p.src,
-    dst: p.dst,
-    srcPort: p.srcPort,
-    dstPort: p.dstPort,
-    seq: p.tcp!.seq,
-    flags: p.tcp!.flags,
-    payloadLength: p.payloadLength,
-    payload: p.payload.toString("hex"),
-    tgid: p.tgid,
-    comm: p.comm,
-  };
-}
+const asSegment = (p: PacketRecord) => ({ ...tcpSegmentOf(p as PacketRecord & { tcp: NonNullable<PacketRecord["tcp"]> }), payload: p.payload.toString("hex") });
 
 describe("TcpSegmentDecoder", () => {
   it("yields exactly the TCP fields decodePacketEvent reads, for the same records, and the same counts", () => {

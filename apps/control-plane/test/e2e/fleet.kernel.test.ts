@@ -139,15 +139,12 @@ describe("fleet end to end: API → NATS → agent (eBPF) → JetStream → Post
       expect(await get(`/item/${i}?q=${i}`, headers)).toBe(200);
     }
     let items: any[] = [];
-    await expect
-      .poll(
-        async () => {
-          items = (await api("GET", `/v1/captures/${captureId}/records?limit=1000`)).body.items;
-          return items.filter((r) => r.kind === "request").length;
-        },
-        { timeout: 10_000, interval: 100 },
-      )
-      .toBe(20);
+    /** Reads the records again (into `items`) and counts those of one kind. */
+    const stored = async (kind: "request" | "response") => {
+      items = (await api("GET", `/v1/captures/${captureId}/records?limit=1000`)).body.items;
+      return items.filter((r) => r.kind === kind).length;
+    };
+    await expect.poll(() => stored("request"), { timeout: 10_000, interval: 100 }).toBe(20);
     expect(Date.now() - started).toBeLessThan(2000 + 20 * 50);
 
     const requests = items.filter((r) => r.kind === "request").sort((a, b) => Number(a.path.split("/")[2].split("?")[0]) - Number(b.path.split("/")[2].split("?")[0]));
@@ -163,15 +160,7 @@ describe("fleet end to end: API → NATS → agent (eBPF) → JetStream → Post
       );
     });
     // The last response may be stored a moment after the last request: read the records again.
-    await expect
-      .poll(
-        async () => {
-          items = (await api("GET", `/v1/captures/${captureId}/records?limit=1000`)).body.items;
-          return items.filter((r) => r.kind === "response").length;
-        },
-        { timeout: 5000, interval: 100 },
-      )
-      .toBe(20);
+    await expect.poll(() => stored("response"), { timeout: 5000, interval: 100 }).toBe(20);
     const responses = items.filter((r) => r.kind === "response");
     for (const r of responses) {
       expect(r.status).toBe(200);

@@ -215,24 +215,35 @@ export interface PacketDecodeStats {
   malformed: number;
 }
 
-/** Decodes buf[0 .. bytes) of drain output (u32 length, u32 zero, record, padded to 8), appending to out. */
-export function decodeDrainedPackets(buf: Buffer, bytes: number, wallOffsetNs: bigint, out: PacketRecord[]): PacketDecodeStats {
+/**
+ * Walks drain output in buf[0 .. bytes) (u32 length, u32 zero, record, padded to 8), calling
+ * visit(offset, length) per record; visit returns false for a malformed record. Broken
+ * framing ends the walk (nothing after it can be trusted).
+ */
+function walkDrained(buf: Buffer, bytes: number, visit: (at: number, len: number) => boolean): PacketDecodeStats {
   const stats: PacketDecodeStats = { records: 0, malformed: 0 };
-  let pos = 0;
   const end = Math.min(bytes, buf.length);
+  let pos = 0;
   while (pos + 8 <= end) {
     const len = buf.readUInt32LE(pos);
     stats.records++;
     if (pos + 8 + len > end) {
       stats.malformed++;
-      break; // framing is broken: nothing after this can be trusted
+      break;
     }
-    const packet = decodePacketEvent(buf.subarray(pos + 8, pos + 8 + len), wallOffsetNs);
-    if (packet) out.push(packet);
-    else stats.malformed++;
+    if (!visit(pos + 8, len)) stats.malformed++;
     pos += (8 + len + 7) & ~7;
   }
   return stats;
+}
+
+/** Decodes buf[0 .. bytes) of drain output, appending to out. */
+export function decodeDrainedPackets(buf: Buffer, bytes: number, wallOffsetNs: bigint, out: PacketRecord[]): PacketDecodeStats {
+  return walkDrained(buf, bytes, (at, len) => {
+    const packet = decodePacketEvent(buf.subarray(at, at + len), wallOffsetNs);
+    if (packet) out.push(packet);
+    return packet !== null;
+  });
 }
 
 /**
@@ -266,25 +277,36 @@ class AddressCache {
   private readonly v6 = new Map<string, string>();
 
   text(rec: Buffer, offset: number, v4: boolean): string {
-    if (v4) {
-      const n = rec.readUInt32LE(offset);
-      let s = this.v4.get(n);
-      if (s === undefined) {
-        if (this.v4.size >= 4096) this.v4.clear();
-        s = formatIpv4(rec, offset);
-        this.v4.set(n, s);
-      }
-      return s;
-    }
-    const k = rec.toString("latin1", offset, offset + 16);
-    let s = this.v6.get(k);
-    if (s === undefined) {
-      if (this.v6.size >= 4096) this.v6.clear();
-      s = formatIpv6(rec, offset);
-      this.v6.set(k, s);
-    }
-    return s;
+    return v4 ? cached(this.v4, rec.readUInt32LE(offset), () => formatIpv4(rec, offset)) : cached(this.v6, rec.toString("latin1", offset, offset + 16), () => formatIpv6(rec, offset));
   }
+}
+
+function cached<K>(map: Map<K, string>, key: K, format: () => string): string {
+  let s = map.get(key);
+  if (s === undefined) {
+    if (map.size >= 4096) map.clear();
+    s = format();
+    map.set(key, s);
+  }
+  return s;
+}
+
+/** The reassembly view of a decoded TCP packet (its `tcp` header must be present). */
+export function tcpSegmentOf(p: PacketRecord & { tcp: TcpHeader }): TcpSegmentEvent {
+  return {
+    tsNs: p.tsNs,
+    direction: p.direction,
+    src: p.src,
+    dst: p.dst,
+    srcPort: p.srcPort,
+    dstPort: p.dstPort,
+    seq: p.tcp.seq,
+    flags: p.tcp.flags,
+    payloadLength: p.payloadLength,
+    payload: p.payload,
+    tgid: p.tgid,
+    comm: p.comm,
+  };
 }
 
 /**
@@ -311,23 +333,9 @@ export class TcpSegmentDecoder {
   };
 
   decode(buf: Buffer, bytes: number, wallOffsetNs: bigint, onSegment: (s: TcpSegmentEvent) => void): PacketDecodeStats {
-    const stats: PacketDecodeStats = { records: 0, malformed: 0 };
-    const end = Math.min(bytes, buf.length);
     const seg = this.segment;
-    let pos = 0;
-    while (pos + 8 <= end) {
-      const len = buf.readUInt32LE(pos);
-      stats.records++;
-      if (pos + 8 + len > end) {
-        stats.malformed++;
-        break; // framing is broken: nothing after this can be trusted
-      }
-      const at = pos + 8;
-      pos += (8 + len + 7) & ~7;
-      if (len < PACKET_EVENT_HEADER_SIZE) {
-        stats.malformed++;
-        continue;
-      }
+    return walkDrained(buf, bytes, (at, len) => {
+      if (len < PACKET_EVENT_HEADER_SIZE) return false;
       const capturedLen = buf.readUInt16LE(at + F.captured_len.offset);
       const payloadLength = buf.readUInt32LE(at + F.payload_len.offset);
       const family = buf.readUInt16LE(at + F.family.offset);
@@ -339,11 +347,10 @@ export class TcpSegmentDecoder {
         (family !== AF_INET && family !== AF_INET6) ||
         (dir !== HDRCAP_PKT_DIR_INGRESS && dir !== HDRCAP_PKT_DIR_EGRESS)
       ) {
-        stats.malformed++;
-        continue;
+        return false;
       }
       const flags = buf.readUInt32LE(at + F.flags.offset);
-      if (buf[at + F.ip_proto.offset] !== IPPROTO_TCP || (flags & (HDRCAP_PKT_F_FRAGMENT | HDRCAP_PKT_F_L4_TRUNCATED)) !== 0) continue;
+      if (buf[at + F.ip_proto.offset] !== IPPROTO_TCP || (flags & (HDRCAP_PKT_F_FRAGMENT | HDRCAP_PKT_F_L4_TRUNCATED)) !== 0) return true;
       const v4 = family === AF_INET;
       seg.tsNs = buf.readBigUInt64LE(at + F.ts_boot_ns.offset) + wallOffsetNs;
       seg.direction = dir === HDRCAP_PKT_DIR_EGRESS ? "egress" : "ingress";
@@ -360,7 +367,7 @@ export class TcpSegmentDecoder {
       // Only joined egress packets carry a comm: skip the string for the rest.
       seg.comm = tgid === 0 && buf[at + F.comm.offset] === 0 ? "" : readComm(buf.subarray(at, at + len));
       onSegment(seg);
-    }
-    return stats;
+      return true;
+    });
   }
 }

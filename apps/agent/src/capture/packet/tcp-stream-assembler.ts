@@ -12,7 +12,7 @@
  * Process fields are whatever the packet carried (0 / "" unless joined).
  */
 import type { CapturedChunk, Direction, Endpoint, Role } from "../chunk.ts";
-import { IPPROTO_TCP, type PacketRecord, TCP_FLAGS, type TcpSegmentEvent } from "./packet-record.ts";
+import { IPPROTO_TCP, type PacketRecord, TCP_FLAGS, type TcpSegmentEvent, tcpSegmentOf } from "./packet-record.ts";
 import { type StreamPiece, TcpReassembler, type TcpReassemblerCounters, type TcpReassemblerOptions } from "./tcp-reassembler.ts";
 
 export interface TcpStreamAssemblerOptions extends TcpReassemblerOptions {
@@ -103,23 +103,7 @@ export class TcpStreamAssembler {
       this.stats.packetsIgnored++;
       return;
     }
-    this.pushSegment(
-      {
-        tsNs: p.tsNs,
-        direction: p.direction,
-        src: p.src,
-        dst: p.dst,
-        srcPort: p.srcPort,
-        dstPort: p.dstPort,
-        seq: tcp.seq,
-        flags: tcp.flags,
-        payloadLength: p.payloadLength,
-        payload: p.payload,
-        tgid: p.tgid,
-        comm: p.comm,
-      },
-      out,
-    );
+    this.pushSegment(tcpSegmentOf({ ...p, tcp }), out);
   }
 
   /**
