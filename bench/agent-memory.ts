@@ -7,20 +7,24 @@
  * on the same cores as nginx, wrk and the agent: the whole pipeline competes for them.
  *
  *   npm run bench -- agent-memory [--rounds 3] [--duration 6] [--idle 5] [--max-queued-records N] [--max-queued-bytes N]
- *     [--spool-max-bytes N] [--metrics] [--agent <main.js>]
+ *     [--spool-max-bytes N] [--metrics] [--agent <main.js>] [--node-flags "<V8/Node flags>"] [--keep-agent-logs <dir>]
  *
  * --metrics serves the agent's Prometheus metrics (which loads prom-client, ~2 MiB more) and samples them
  * during the load: the peak of its V8 heap, external (ArrayBuffer) memory and records queued for JetStream, and
  * (agents with a spool) of batch bytes held in memory and of the spool on disk.
  * --max-queued-bytes / --spool-max-bytes are passed to the agent (an agent without a spool rejects them).
  * --agent runs another build of the agent (e.g. one of an earlier commit) instead of apps/agent/dist/main.js.
+ * --node-flags adds flags to AGENT_NODE_FLAGS for the agent only (e.g. to try a V8 heap flag before it goes
+ * into the installed launcher and AGENT_NODE_FLAGS). --keep-agent-logs copies each round's agent output (e.g. with
+ * --node-flags --trace-gc) to <dir>/agent-<round>.log before the bench's temporary directory is removed.
+ * Each round also reports the agent's CPU time (user + system) from the capture's creation until its records settled.
  * Each round starts a fresh agent process: round 1 enrolls (fetch, key generation), later rounds start from the
  * stored identity as the installed service does, so the table shows the two idle figures apart.
  */
 import { createDb, migrateToLatest } from "@hdrcap/db";
 import { createNatsAuthority, startNats, startPostgres } from "@hdrcap/local-services";
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -67,6 +71,8 @@ interface Round {
   lostInKernel: number;
   droppedInAgent: number;
   truncated: number;
+  /** CPU seconds (user + system) the agent used from the capture's creation until its records settled. */
+  cpuSeconds: number;
   /** --metrics: the peak of each gauge sampled during the load. */
   gauges: AgentGauges | null;
 }
@@ -74,6 +80,13 @@ interface Round {
 function statusBytes(pid: number, field: "VmRSS" | "VmHWM"): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** utime + stime of a process, in seconds (/proc/<pid>/stat fields 14 and 15, in clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
@@ -101,6 +114,8 @@ export async function runAgentMemoryBench(argv: string[]): Promise<void> {
   const maxQueued = value("--max-queued-records");
   const maxQueuedBytes = value("--max-queued-bytes");
   const spoolMaxBytes = value("--spool-max-bytes");
+  const nodeFlags = [...AGENT_NODE_FLAGS, ...(value("--node-flags")?.split(" ").filter((f) => f !== "") ?? [])];
+  const keepLogs = value("--keep-agent-logs");
   const metricsPort = argv.includes("--metrics") ? 9400 + (process.pid % 500) : undefined;
   const agentArgs = [
     ...(maxQueued ? ["--max-queued-records", maxQueued] : []),
@@ -136,14 +151,14 @@ export async function runAgentMemoryBench(argv: string[]): Promise<void> {
   const results: Round[] = [];
   try {
     console.log(
-      `agent-memory bench: ${path.relative(repoRoot, agentCli)} ${agentArgs.join(" ") || "(defaults)"}, node ${process.version} ${AGENT_NODE_FLAGS.join(" ")}, nginx ${nginx.version} :${nginx.plainPort}, ` +
+      `agent-memory bench: ${path.relative(repoRoot, agentCli)} ${agentArgs.join(" ") || "(defaults)"}, node ${process.version} ${nodeFlags.join(" ")}, nginx ${nginx.version} :${nginx.plainPort}, ` +
         `wrk -t${threads} -c${connections} -d${durationSeconds}s, ${rounds} round(s), idle ${idleSeconds} s`,
     );
     const token = (await api("POST", "/v1/enrollment-tokens", { labels: { bench: "agent-memory" } })).token as string;
     for (let round = 0; round < rounds; round++) {
       // Enrolled once (round 0); later rounds restart with the stored identity, as a host's service does.
       const log = openSync(path.join(dir, `agent-${round}.log`), "w");
-      agent = spawn(process.execPath, [...AGENT_NODE_FLAGS, agentCli, "run", "--control-plane", cp.url, "--state-dir", path.join(dir, "agent"), "--log-level", "warn", ...agentArgs], {
+      agent = spawn(process.execPath, [...nodeFlags, agentCli, "run", "--control-plane", cp.url, "--state-dir", path.join(dir, "agent"), "--log-level", "warn", ...agentArgs], {
         stdio: ["ignore", log, log],
         env: { ...process.env, HDRCAP_ENROLLMENT_TOKEN: token },
       });
@@ -157,6 +172,7 @@ export async function runAgentMemoryBench(argv: string[]): Promise<void> {
       const idleRss = statusBytes(pid, "VmRSS");
       const idleHwm = statusBytes(pid, "VmHWM");
 
+      const cpuBefore = cpuSeconds(pid);
       const capture = await api("POST", "/v1/captures", { name: `agent-memory-${round}`, agents: { ids: [agentId] }, filter: { ports: [nginx.plainPort], role: "server" } });
       await until("the capture to run", 20_000, async () => ((await api("GET", `/v1/captures/${capture.id}`)).status === "running" ? true : undefined));
       const before = await nginx.requestsHandled();
@@ -183,17 +199,19 @@ export async function runAgentMemoryBench(argv: string[]): Promise<void> {
         return undefined;
       });
       const loadHwm = statusBytes(pid, "VmHWM");
+      const cpu = cpuSeconds(pid) - cpuBefore;
       sampling = false;
       await sampler;
       await api("POST", `/v1/captures/${capture.id}/stop`);
       await stopChild(agent, "SIGTERM", 15_000);
       agent = undefined;
       const c = view.completeness;
-      results.push({ idleRss, idleHwm, loadHwm, requests, records: c.records, lostInKernel: c.lostInKernel, droppedInAgent: c.droppedInAgent, truncated: c.truncated, gauges });
+      results.push({ idleRss, idleHwm, loadHwm, requests, records: c.records, lostInKernel: c.lostInKernel, droppedInAgent: c.droppedInAgent, truncated: c.truncated, cpuSeconds: cpu, gauges });
       console.log(
         `  round ${round + 1}: idle RSS ${(idleRss / MIB).toFixed(1)} MiB (peak ${(idleHwm / MIB).toFixed(1)}), ` +
           `under load peak ${(loadHwm / MIB).toFixed(1)} MiB; ${wrk.requestsPerSecond.toFixed(0)} req/s, ${requests} requests, ` +
-          `${c.records} records, ${c.published} published, ${c.stored} stored, ${c.lostInKernel} lost in kernel, ${c.droppedInAgent} dropped in agent`,
+          `${c.records} records, ${c.published} published, ${c.stored} stored, ${c.lostInKernel} lost in kernel, ${c.droppedInAgent} dropped in agent; ` +
+          `agent CPU ${cpu.toFixed(1)} s (${((cpu / Math.max(1, c.records)) * 1e6).toFixed(1)} µs/record)`,
       );
       const g = gauges as AgentGauges | null;
       if (g)
@@ -204,6 +222,11 @@ export async function runAgentMemoryBench(argv: string[]): Promise<void> {
     }
   } finally {
     if (agent) await stopChild(agent, "SIGKILL", 5_000);
+    if (keepLogs) {
+      mkdirSync(keepLogs, { recursive: true });
+      for (let round = 0; existsSync(path.join(dir, `agent-${round}.log`)); round++)
+        copyFileSync(path.join(dir, `agent-${round}.log`), path.join(keepLogs, `agent-${round}.log`));
+    }
     await nginx.stop();
     await cp.close();
     await Promise.allSettled([pg.stop(), nats.stop()]);
@@ -221,6 +244,7 @@ export async function runAgentMemoryBench(argv: string[]): Promise<void> {
       ["idle VmHWM, restarts (stored identity)", mib(restarts.map((r) => r.idleHwm))],
       ["VmHWM under saturated load", mib(results.map((r) => r.loadHwm))],
       ["records / (2 x requests)", results.map((r) => `${r.records}/${2 * r.requests}`).join(", ")],
+      ["agent CPU s, capture to settled (µs/record)", results.map((r) => `${r.cpuSeconds.toFixed(1)} (${((r.cpuSeconds / Math.max(1, r.records)) * 1e6).toFixed(1)})`).join(", ")],
       ["lost in kernel / dropped in agent / truncated", results.map((r) => `${r.lostInKernel}/${r.droppedInAgent}/${r.truncated}`).join(", ")],
     ],
   };

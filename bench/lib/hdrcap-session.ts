@@ -22,7 +22,7 @@ const bpfBuildDir = path.join(repoRoot, "bpf/build");
 export type HdrcapMode = "library" | "library-packet" | "cli";
 
 /** The V8 flags the installed agent runs with (deploy/bundle/hdrcap-agent): measured as it runs. */
-export const AGENT_NODE_FLAGS = ["--max-semi-space-size=4"];
+export const AGENT_NODE_FLAGS = ["--max-semi-space-size=4", "--heap-growing-percent=20"];
 
 export interface CaptureSessionResult {
   requests: number;

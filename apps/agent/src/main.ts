@@ -181,7 +181,7 @@ program
       .default(200_000),
   )
   .addOption(
-    new Option("--max-queued-bytes <n>", "encoded bytes of record batches held in memory awaiting publish; more go to the spool (dropped and counted without one)")
+    new Option("--max-queued-bytes <n>", "bytes of memory the record batches awaiting publish hold (each a pooled buffer); more go to the spool (dropped and counted without one)")
       .argParser(positiveInt("max-queued-bytes"))
       .default(16 * 1024 * 1024),
   )

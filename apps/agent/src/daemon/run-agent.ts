@@ -26,7 +26,7 @@ export interface RunAgentOptions {
   desiredIntervalMs?: number;
   heartbeatIntervalMs?: number;
   maxQueuedRecords?: number;
-  /** Encoded bytes of record batches held in memory; more go to the spool. */
+  /** Bytes held in memory by sealed record batches (their reused slabs, see RecordPublisherOptions); more go to the spool. */
   maxQueuedBytes?: number;
   /** The disk spool for batches over the memory bounds. Default `<stateDir>/spool`. */
   spoolDir?: string;

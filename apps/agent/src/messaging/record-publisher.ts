@@ -1,8 +1,9 @@
 /**
  * Streams capture records to JetStream: batches per capture (count, size, and a
- * short flush delay), an in-memory queue bounded by encoded bytes and records, an
- * optional disk spool (batch-spool.ts) for what does not fit it, and a pump with a
- * few publishes in flight sending in seal order from memory and spool. Every record
+ * short flush delay) encoded into reused slabs (batch-buffer-pool.ts), an in-memory
+ * queue bounded by the bytes those batches hold and by records, an optional disk
+ * spool (batch-spool.ts) for what does not fit it, and a pump with a few publishes
+ * in flight sending in seal order from memory and spool. Every record
  * added is eventually either acknowledged by the stream (`published`), counted as
  * `dropped` (queue or spool full, or abandoned at shutdown), or — with a spool —
  * kept on disk at shutdown for the next run to replay: nothing disappears without a count.
@@ -12,6 +13,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { HttpRecord } from "@hdrcap/api/records";
+import { BatchBufferPool } from "./batch-buffer-pool.ts";
 import { BatchSpool, type BatchSpoolOptions, type SpoolSegment } from "./batch-spool.ts";
 import { DEFAULT_BATCH_LIMITS, RecordBatchBuilder, type BatchLimits, type SealedBatch } from "./record-batch-builder.ts";
 
@@ -52,10 +54,13 @@ export interface RecordPublisherOptions {
    * the bound of records accepted (filling included), beyond which add() drops and counts. Default 200,000.
    */
   maxQueuedRecords?: number;
-  /** Encoded bytes of sealed batches held in memory (queued, in flight) at most. Default 16 MiB. */
+  /**
+   * Bytes held by sealed batches in memory (queued, in flight) at most: a batch in a pooled slab
+   * counts the whole slab (limits.maxBytes), one copied out its payload. Default 16 MiB.
+   */
   maxQueuedBytes?: number;
   /** Sealed batches beyond the memory bounds go to this disk spool (and what it holds from an earlier run is replayed). */
-  spool?: BatchSpoolOptions;
+  spool?: Omit<BatchSpoolOptions, "pool">;
   /** Publishes awaiting their ack at most. Default 8. */
   maxInFlight?: number;
   /** Retry backoff after a failed publish: doubles from min to max. Defaults 100 ms, 5 s. */
@@ -75,6 +80,8 @@ export interface CapturePublishCounters {
 
 interface QueuedBatch {
   batch: SealedBatch;
+  /** Memory it holds (its slab, or its payload), counted against maxQueuedBytes. */
+  bytes: number;
   /** Seal order, so retried batches keep their place relative to later ones. */
   order: number;
   /** Set when read back from the spool: acknowledged there too. */
@@ -106,6 +113,7 @@ export class RecordPublisher {
   private readonly maxQueuedRecords: number;
   private readonly maxQueuedBytes: number;
   private readonly spool: BatchSpool | null;
+  private readonly pool: BatchBufferPool;
   private readonly spoolCounters: SpoolCounters = { spooledBatches: 0, spooledRecords: 0, spooledBytes: 0, replayedBatches: 0, replayedRecords: 0, corruptFrames: 0 };
   private readonly maxInFlight: number;
   private readonly retryMinMs: number;
@@ -129,6 +137,7 @@ export class RecordPublisher {
   private order = 0;
   private backoffMs = 0;
   private retryTimer: NodeJS.Timeout | null = null;
+  private trimTimer: NodeJS.Timeout | null = null;
   private closed = false;
   /** close() returned: nothing is sent or read from the spool any more. */
   private finished = false;
@@ -140,7 +149,9 @@ export class RecordPublisher {
     this.flushDelayMs = options.flushDelayMs ?? 20;
     this.maxQueuedRecords = options.maxQueuedRecords ?? 200_000;
     this.maxQueuedBytes = options.maxQueuedBytes ?? 16 * 1024 * 1024;
-    this.spool = options.spool ? new BatchSpool(options.spool) : null;
+    // Enough slabs are kept for a full memory queue, so under load every batch reuses one.
+    this.pool = new BatchBufferPool(this.limits.maxBytes, Math.ceil(this.maxQueuedBytes / this.limits.maxBytes) + 4);
+    this.spool = options.spool ? new BatchSpool({ ...options.spool, pool: this.pool }) : null;
     this.maxInFlight = options.maxInFlight ?? 8;
     this.retryMinMs = options.retryMinMs ?? 100;
     this.retryMaxMs = options.retryMaxMs ?? 5_000;
@@ -153,7 +164,7 @@ export class RecordPublisher {
     return this.queuedRecords;
   }
 
-  /** Encoded bytes of the sealed batches held in memory (queued and in flight). */
+  /** Bytes held by the sealed batches in memory (queued and in flight): their slabs or payloads. */
   get heldBytes(): number {
     return this.memoryBytes;
   }
@@ -161,6 +172,11 @@ export class RecordPublisher {
   /** Bytes of spool segments on disk (0 without a spool). */
   get spoolBytes(): number {
     return this.spool?.bytes ?? 0;
+  }
+
+  /** The slabs batches are encoded into (reuse keeps allocatedCount flat). */
+  get bufferPool(): BatchBufferPool {
+    return this.pool;
   }
 
   /** What went through the spool so far. */
@@ -247,6 +263,8 @@ export class RecordPublisher {
     const idle = await this.waitIdle(timeoutMs);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    if (this.trimTimer) clearTimeout(this.trimTimer);
+    this.trimTimer = null;
     this.finished = true;
     if (idle) {
       this.spool?.close();
@@ -254,6 +272,7 @@ export class RecordPublisher {
     }
     // In-flight publishes may still be acknowledged later, but the process is exiting:
     // every batch not acknowledged by now is kept in the spool or counted as dropped.
+    // Their slabs are not given back: the NATS client may still hold a reference to one.
     const held = [...this.queue.splice(0), ...this.inFlightBatches].sort((a, b) => a.order - b.order);
     this.inFlightBatches.clear();
     this.memoryBytes = 0;
@@ -302,7 +321,7 @@ export class RecordPublisher {
     let state = this.captures.get(captureId);
     if (!state) {
       state = {
-        builder: new RecordBatchBuilder(captureId, () => `${this.batchIdPrefix}.${captureId}.${this.runNonce}.${++this.seq}`, this.limits),
+        builder: new RecordBatchBuilder(captureId, () => `${this.batchIdPrefix}.${captureId}.${this.runNonce}.${++this.seq}`, this.limits, undefined, this.pool),
         counters: { added: 0, published: 0, dropped: 0 },
         flushTimer: null,
       };
@@ -329,9 +348,10 @@ export class RecordPublisher {
     if (batches.length === 0) return;
     for (const batch of batches) {
       const order = this.order++;
-      if (this.fitsInMemory(batch)) {
-        this.queue.push({ batch, order });
-        this.memoryBytes += batch.payload.length;
+      const bytes = heldBytes(batch);
+      if (this.fitsInMemory(bytes, batch.count)) {
+        this.queue.push({ batch, bytes, order });
+        this.memoryBytes += bytes;
         this.memoryRecords += batch.count;
         continue;
       }
@@ -346,16 +366,36 @@ export class RecordPublisher {
         const why = !this.spool ? "queue-full" : spooled === "full" ? "spool-full" : "spool-error";
         this.drop(this.capture(batch.captureId), batch.captureId, batch.count, why);
       }
+      // Written synchronously (or dropped): its slab takes the next batch.
+      this.releaseSlab(batch);
     }
     this.pump();
   }
 
   /** Memory takes a batch while within both bounds and nothing older waits in the spool (seal order). */
-  private fitsInMemory(batch: SealedBatch): boolean {
+  private fitsInMemory(bytes: number, count: number): boolean {
     if (this.spool?.hasUnread) return false;
     if (this.memoryBytes === 0) return true; // a single batch larger than the bound still goes
-    if (this.memoryBytes + batch.payload.length > this.maxQueuedBytes) return false;
-    return !this.spool || this.memoryRecords + batch.count <= this.maxQueuedRecords;
+    if (this.memoryBytes + bytes > this.maxQueuedBytes) return false;
+    return !this.spool || this.memoryRecords + count <= this.maxQueuedRecords;
+  }
+
+  /** Gives a batch's slab back to the pool, once: the batch must not be sent or read afterwards. */
+  private releaseSlab(batch: SealedBatch): void {
+    if (!batch.slab) return;
+    const slab = batch.slab;
+    batch.slab = undefined;
+    this.pool.release(slab);
+  }
+
+  /** Idle for a while: the free slabs go, so an idle agent does not keep a full queue's worth. */
+  private scheduleTrim(): void {
+    if (this.trimTimer || this.finished) return;
+    this.trimTimer = setTimeout(() => {
+      this.trimTimer = null;
+      if (this.isIdle()) this.pool.trim();
+    }, 10_000);
+    this.trimTimer.unref();
   }
 
   private pump(): void {
@@ -372,8 +412,9 @@ export class RecordPublisher {
   }
 
   /**
-   * Moves the oldest spool segment into the queue (everything in memory is older than it,
-   * everything sealed later is newer). False when it held no intact batch.
+   * Moves the next batch of the oldest spool segment into the queue (everything in memory
+   * is older than it, everything sealed later is newer): at most maxInFlight read-back
+   * batches are in memory at a time. False when the segment ended instead (torn frame or end).
    */
   private readSpool(): boolean {
     const read = this.spool!.readNext();
@@ -383,8 +424,9 @@ export class RecordPublisher {
       this.observer.spoolCorrupt?.(read.corruptFrames, read.corruptBytes);
     }
     for (const batch of read.batches) {
-      this.queue.push({ batch, order: this.order++, segment: read.segment });
-      this.memoryBytes += batch.payload.length;
+      const bytes = heldBytes(batch);
+      this.queue.push({ batch, bytes, order: this.order++, segment: read.segment });
+      this.memoryBytes += bytes;
       this.memoryRecords += batch.count;
       if (read.segment.replayed) {
         this.capture(batch.captureId); // its counters count the replayed records as published
@@ -417,13 +459,19 @@ export class RecordPublisher {
     if (err === null) {
       this.backoffMs = 0;
       this.queuedRecords -= batch.count;
-      this.memoryBytes -= batch.payload.length;
+      this.memoryBytes -= queued.bytes;
       this.memoryRecords -= batch.count;
       if (queued.segment) this.spool!.acked(queued.segment);
       const state = this.captures.get(batch.captureId);
       if (state) state.counters.published += batch.count;
       this.observer.batchPublished?.(batch);
-      if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
+      // Acknowledged, so the NATS client wrote it out: it copies a payload into its outbound
+      // buffer when it flushes (DataBuffer.pack) and keeps no reference once flushed.
+      this.releaseSlab(batch);
+      if (this.isIdle()) {
+        for (const w of this.idleWaiters.splice(0)) w();
+        this.scheduleTrim();
+      }
       this.pump();
       return;
     }
@@ -443,4 +491,9 @@ export class RecordPublisher {
       this.pump();
     }, ms);
   }
+}
+
+/** Memory a sealed batch holds: its whole slab when it has one. */
+function heldBytes(batch: SealedBatch): number {
+  return batch.slab ? batch.slab.length : batch.payload.length;
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { BatchBufferPool } from "../../src/messaging/batch-buffer-pool.ts";
 import { BatchSpool } from "../../src/messaging/batch-spool.ts";
 import type { SealedBatch } from "../../src/messaging/record-batch-builder.ts";
 import { RecordPublisher, type BatchSink, type DropReason, type RecordPublisherOptions } from "../../src/messaging/record-publisher.ts";
@@ -107,7 +108,7 @@ describe("RecordPublisher with a disk spool", () => {
     expect(s.storedRecords()).toBe(60);
   });
 
-  it("deletes a segment only once every batch read from it was acknowledged", async () => {
+  it("deletes a segment only once it was read to its end and every batch read from it was acknowledged", async () => {
     const batch = (n: number): SealedBatch => ({ batchId: `b${n}`, captureId: "c", count: 1, payload: Buffer.from(`{"n":${n}}`) });
     // Frames are 26 bytes: a segment is closed at its third, so two batches per segment.
     const spool2Dir = join(dir, "two");
@@ -115,14 +116,64 @@ describe("RecordPublisher with a disk spool", () => {
     for (let n = 0; n < 4; n++) two.append(batch(n));
     expect(segments(spool2Dir)).toHaveLength(2);
     const first = two.readNext()!;
-    expect(first.batches.map((b) => b.batchId)).toEqual(["b0", "b1"]);
+    expect(first.batches.map((b) => b.batchId)).toEqual(["b0"]);
     two.acked(first.segment);
+    expect(segments(spool2Dir)).toHaveLength(2); // b1 is not read yet
+    const second = two.readNext()!;
+    expect(second.segment).toBe(first.segment);
+    expect(second.batches.map((b) => b.batchId)).toEqual(["b1"]);
     expect(segments(spool2Dir)).toHaveLength(2);
-    two.acked(first.segment);
+    two.acked(second.segment);
     expect(segments(spool2Dir)).toHaveLength(1);
-    expect(two.readNext()!.batches.map((b) => b.batchId)).toEqual(["b2", "b3"]);
+    expect([two.readNext()!, two.readNext()!].flatMap((r) => r.batches.map((b) => b.batchId))).toEqual(["b2", "b3"]);
     expect(two.readNext()).toBeNull();
     two.close();
+  });
+
+  it("reads a batch back into a pooled slab, its payload a view of it, never a whole segment", () => {
+    const pool = new BatchBufferPool(1024, 4);
+    const spool = new BatchSpool({ dir, pool });
+    const big = Buffer.alloc(2000, 0x61); // larger than a slab: a buffer of its own
+    spool.append({ batchId: "b0", captureId: "c", count: 1, payload: Buffer.from('{"n":0}') });
+    spool.append({ batchId: "b1", captureId: "c", count: 1, payload: big });
+    const [r0, r1] = [spool.readNext()!, spool.readNext()!];
+    const b0 = r0.batches[0]!;
+    expect(b0.slab).toBeDefined();
+    expect(b0.slab!.length).toBe(1024);
+    expect(b0.payload.buffer).toBe(b0.slab!.buffer);
+    expect(Buffer.from(b0.payload).toString()).toBe('{"n":0}');
+    const b1 = r1.batches[0]!;
+    expect(b1.slab).toBeUndefined();
+    expect(Buffer.from(b1.payload).equals(big)).toBe(true);
+    expect(b1.payload.buffer.byteLength).toBeLessThan(2100);
+    expect(pool.allocatedCount).toBe(1);
+    pool.release(b0.slab!);
+    spool.acked(r0.segment);
+    spool.acked(r1.segment);
+    expect(spool.readNext()).toBeNull();
+    expect(segments(dir)).toEqual([]);
+  });
+
+  it("keeps the unread rest of a segment being read back, after the batches held in memory, across a restart", async () => {
+    const s = sinkDownThenUp();
+    const first = publisher(s.sink, { spool: { dir, segmentBytes: 1 << 20 }, maxInFlight: 2 });
+    first.add("a", fakeRecords(0, 100)); // 1 batch in memory, 9 in one segment
+    s.up(true); // sends but never acks: the first run reads back only what it can have in flight
+    first.kick();
+    await settle();
+    expect(s.attempts.map((b) => seqOf(b.batchId))).toEqual([1, 2]);
+    expect(await first.close(20)).toBe(0);
+    expect(first.recordsKeptInSpool).toBe(100);
+
+    const up = sinkDownThenUp();
+    up.up();
+    const second = publisher(up.sink);
+    second.kick();
+    expect(await second.waitIdle(2_000)).toBe(true);
+    expect(up.attempts.map((b) => seqOf(b.batchId))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(up.storedRecords()).toBe(100);
+    expect(segments(dir)).toEqual([]);
+    await second.close(100);
   });
 
   it("replays what a stopped publisher left in the spool, with the same batch ids, when a new one starts on the directory", async () => {
@@ -176,18 +227,23 @@ describe("RecordPublisher with a disk spool", () => {
   });
 
   it("stops at a frame whose checksum does not match", () => {
-    const spool = new BatchSpool({ dir });
-    for (let n = 0; n < 3; n++) spool.append({ batchId: `b${n}`, captureId: "c", count: 1, payload: Buffer.from(`{"n":${n}}`) });
-    spool.close();
+    const writer = new BatchSpool({ dir });
+    for (let n = 0; n < 3; n++) writer.append({ batchId: `b${n}`, captureId: "c", count: 1, payload: Buffer.from(`{"n":${n}}`) });
+    writer.close();
     const [name] = segments(dir);
     const data = readFileSync(join(dir, name!));
     const frame = data.length / 3;
     data.writeUInt8(data.readUInt8(frame + 12) ^ 0xff, frame + 12); // inside the second frame's body
     writeFileSync(join(dir, name!), data);
-    const read = new BatchSpool({ dir }).readNext()!;
+    const spool = new BatchSpool({ dir });
+    const read = spool.readNext()!;
     expect(read.batches.map((b) => b.batchId)).toEqual(["b0"]);
-    expect(read.corruptFrames).toBe(1);
-    expect(read.corruptBytes).toBe(2 * frame);
+    expect(read.corruptFrames).toBe(0);
+    const bad = spool.readNext()!;
+    expect(bad.batches).toEqual([]);
+    expect(bad.corruptFrames).toBe(1);
+    expect(bad.corruptBytes).toBe(2 * frame);
+    expect(spool.readNext()).toBeNull();
   });
 
   it("drops and counts as spool-error what the spool's file system refuses, and keeps going", async () => {
