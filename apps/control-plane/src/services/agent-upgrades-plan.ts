@@ -12,6 +12,8 @@ export interface UpgradeCandidate {
   status: "online" | "offline";
   /** The bundle version the agent last reported (host facts), null when unknown. */
   version: string | null;
+  /** Another rollout (a cancelled one finishing) that sent this agent an upgrade command it is still carrying out. */
+  upgradingIn?: string;
 }
 
 export interface PlannedAgent {
@@ -25,8 +27,8 @@ export interface PlannedAgent {
 
 /**
  * Online agents on another version are upgraded, `batchSize` at a time, in agent-id order
- * (stable, so a re-run plans the same batches). Offline agents and agents already on the
- * target are skipped, with the reason.
+ * (stable, so a re-run plans the same batches). Offline agents, agents already on the
+ * target and agents still carrying out another rollout's command are skipped, with the reason.
  */
 export function planUpgrade(candidates: UpgradeCandidate[], targetVersion: string, batchSize: number): { agents: PlannedAgent[]; batchCount: number } {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, not ${batchSize}`);
@@ -35,6 +37,7 @@ export function planUpgrade(candidates: UpgradeCandidate[], targetVersion: strin
   const agents = sorted.map((a): PlannedAgent => {
     const base = { agentId: a.id, hostname: a.hostname, fromVersion: a.version };
     if (a.version === targetVersion) return { ...base, batch: null, status: "skipped", message: `already runs ${targetVersion}` };
+    if (a.upgradingIn) return { ...base, batch: null, status: "skipped", message: `still being upgraded by ${a.upgradingIn} (cancelled, finishing): not commanded twice` };
     if (a.status !== "online") return { ...base, batch: null, status: "skipped", message: "offline: not upgraded (it can re-run the install line, or be upgraded once online)" };
     return { ...base, batch: Math.floor(index++ / batchSize), status: "pending", message: null };
   });

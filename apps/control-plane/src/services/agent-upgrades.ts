@@ -100,7 +100,24 @@ export function createAgentUpgradesService(db: Db, options: AgentUpgradesService
           { path: "body.agents.ids", message: `unknown agent ${unknown.slice(0, 5).join(", ")}` },
         ]);
       }
-      const candidates: UpgradeCandidate[] = rows.map((r) => ({ id: r.id, hostname: r.hostname, status: r.status, version: factsVersion(r.facts) }));
+      // An agent a cancelled rollout already commanded is still upgrading: never send it a second command.
+      const busy = rows.length
+        ? await db
+            .selectFrom("agent_upgrade_agents")
+            .select(["agent_id", "upgrade_id"])
+            .where("tenant_id", "=", auth.tenant.id)
+            .where("status", "=", "upgrading")
+            .where("agent_id", "in", rows.map((r) => r.id))
+            .execute()
+        : [];
+      const upgradingIn = new Map(busy.map((b) => [b.agent_id, b.upgrade_id]));
+      const candidates: UpgradeCandidate[] = rows.map((r) => ({
+        id: r.id,
+        hostname: r.hostname,
+        status: r.status,
+        version: factsVersion(r.facts),
+        ...(upgradingIn.has(r.id) ? { upgradingIn: upgradingIn.get(r.id)! } : {}),
+      }));
       const plan = planUpgrade(candidates, bundle.version, input.batchSize);
       const id = newId("upg");
       const nothingToDo = plan.batchCount === 0;

@@ -31,6 +31,15 @@ describe("planUpgrade", () => {
     expect(plan.agents[1]!.message).toMatch(/^offline/);
   });
 
+  it("skips an agent another rollout is still upgrading, naming that rollout", () => {
+    const plan = planUpgrade([{ ...agent("agt_a", "online", "1"), upgradingIn: "upg_old" }, agent("agt_b", "online", "1")], "2", 1);
+    expect(plan.batchCount).toBe(1);
+    expect(plan.agents.map((a) => [a.agentId, a.batch, a.status, a.message])).toEqual([
+      ["agt_a", null, "skipped", "still being upgraded by upg_old (cancelled, finishing): not commanded twice"],
+      ["agt_b", 0, "pending", null],
+    ]);
+  });
+
   it("plans nothing when every agent is up to date (and refuses a batch size below 1)", () => {
     expect(planUpgrade([agent("agt_a", "online", "2")], "2", 5).batchCount).toBe(0);
     expect(planUpgrade([], "2", 5)).toEqual({ agents: [], batchCount: 0 });

@@ -232,6 +232,14 @@ describe("agent upgrade rollouts", () => {
       [first.id, "upgrading", `installed ${TARGET}; restarting`],
       [second.id, "skipped", "cancelled"],
     ]);
+    // A rollout created while the cancelled one finishes never commands its upgrading agent again.
+    const meanwhile = await createRollout({ agents: { ids: [first.id, second.id] }, batchSize: 1 });
+    expect(meanwhile.status, JSON.stringify(meanwhile.body)).toBe(201);
+    expect(meanwhile.body.agentStates.map((s: any) => [s.agentId, s.batch, s.status, s.message]).sort()).toEqual([
+      [first.id, null, "skipped", `still being upgraded by ${created.body.id} (cancelled, finishing): not commanded twice`],
+      [second.id, 0, "pending", null],
+    ]);
+    expect((await cancelRollout(meanwhile.body.id)).body).toMatchObject({ status: "cancelled", finishedAt: expect.any(String) });
     const again = await cancelRollout(created.body.id);
     expect(again.status).toBe(409);
     expect(again.body.error.message).toBe(`cannot cancel agent upgrade ${created.body.id}: it is cancelled, not running`);
@@ -247,7 +255,7 @@ describe("agent upgrade rollouts", () => {
     expect(done).toMatchObject({ status: "cancelled", statusReason: leftToFinish, currentBatch: null, counts: { upgraded: 1, skipped: 1, upgrading: 0, pending: 0 } });
     expect(done.finishedAt).not.toBeNull();
     expect([first.commands.length, second.commands.length]).toEqual([1, 0]);
-    const audit = (await h.call("GET", "/v1/audit?limit=20", { key: h.operatorKey })).body.items.find((e: { action: string }) => e.action === "agent_upgrade.cancel");
+    const audit = (await h.call("GET", "/v1/audit?limit=20", { key: h.operatorKey })).body.items.find((e: { action: string; resourceId: string }) => e.action === "agent_upgrade.cancel" && e.resourceId === created.body.id);
     expect(audit).toMatchObject({ resourceId: created.body.id, details: { skipped: 1, leftToFinish: [first.id] } });
 
     const next = await createRollout({ agents: { ids: [second.id] } });
