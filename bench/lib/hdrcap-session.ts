@@ -135,7 +135,9 @@ async function startCli(port: number): Promise<CaptureSession> {
   const devNull = openSync("/dev/null", "w");
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [...AGENT_NODE_FLAGS, agentCli, "capture", "--port", String(port), "--role", "server", "--format", "ndjson"], {
+    // Diagnostics: HDRCAP_BENCH_CLI_ARGS="--ring-buffer-mib 8" adds arguments to the capture command.
+    const extra = process.env.HDRCAP_BENCH_CLI_ARGS?.split(" ").filter((a) => a !== "") ?? [];
+    child = spawn(process.execPath, [...AGENT_NODE_FLAGS, agentCli, "capture", "--port", String(port), "--role", "server", "--format", "ndjson", ...extra], {
       stdio: ["ignore", devNull, "pipe"],
     });
   } finally {
