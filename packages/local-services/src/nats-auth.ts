@@ -59,8 +59,9 @@ function serverConfigFor(state: NatsAuthorityState, jwtDir: string): string {
     // allow_delete false: nobody can make the server forget an account (and its revocations).
     // interval: how often servers of a cluster reconcile their JWT directories.
     `resolver: { type: full, dir: ${JSON.stringify(jwtDir)}, allow_delete: false, interval: "2m" }`,
-    // Stored only when newer than what the directory holds, so a pushed JWT with
-    // revocations survives a restart; a server with an empty directory starts from these.
+    // nats-server 2.9 stores these over its directory at every start, even over a newer pushed
+    // JWT: a restarted server forgets the revocations until the control plane pushes them again
+    // (on reconnect, and periodically from the scheduler role).
     "resolver_preload: {",
     `  ${state.systemAccount.publicKey}: ${state.systemAccount.jwt}`,
     `  ${state.account.publicKey}: ${state.account.jwt}`,

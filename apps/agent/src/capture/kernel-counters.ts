@@ -1,7 +1,7 @@
 /**
  * What both kernel capture sources share: per-CPU counters read by their C enum
- * names (HDRCAP_CNT_SYSCALLS_SEEN → syscallsSeen), ring buffer sizing, and the
- * order in which a filter change reaches the kernel's maps.
+ * names (HDRCAP_CNT_SYSCALLS_SEEN → syscallsSeen), ring buffer sizing and catch-up
+ * drains, and the order in which a filter change reaches the kernel's maps.
  */
 import { sumPerCpuArray, type BpfMap } from "../libbpf/libbpf.ts";
 
@@ -46,5 +46,29 @@ export function swapFilterSets<Name extends string>(
   for (const [name, keys] of Object.entries(prev) as [Name, Buffer[]][]) {
     const keep = new Set(next[name].map((k) => k.toString("hex")));
     for (const k of keys) if (!keep.has(k.toString("hex"))) maps[name].delete(k);
+  }
+}
+
+/**
+ * The drain-again-at-once rule of both sources: when a drain leaves more than 1/8 of the ring
+ * filled (a burst arrived while it decoded), drain again on the next turn of the event loop
+ * instead of a whole interval later. At most one such drain is pending.
+ */
+export class RingCatchUp {
+  private scheduled = false;
+
+  constructor(
+    private readonly ringBytes: number,
+    private readonly drain: () => void,
+  ) {}
+
+  /** Call after a drain with the bytes still in the ring. */
+  afterDrain(pendingBytes: number): void {
+    if (this.scheduled || pendingBytes <= this.ringBytes / 8) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.drain();
+    });
   }
 }

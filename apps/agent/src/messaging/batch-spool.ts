@@ -205,6 +205,7 @@ export class BatchSpool {
     let room = this.maxBytes - unread.reduce((n, s) => n + s.bytes, 0);
     let kept = 0;
     const partial = this.reader && this.reader.fd >= 0 && this.reader.at > 0 ? this.reader : null;
+    let frontSeq: number | undefined;
     if (batches.length > 0 || partial) {
       const tmp = join(this.dir, FRONT_TMP);
       const fd = openSync(tmp, "w", 0o600);
@@ -227,16 +228,13 @@ export class BatchSpool {
       if (written === 0) unlinkSync(tmp);
       else {
         const after = unread.filter((s) => s !== partial?.segment);
-        const seq = after.length > 0 ? after[0]!.seq - 1 : this.nextSeq++;
+        frontSeq = after.length > 0 ? after[0]!.seq - 1 : this.nextSeq++;
         if (partial) partial.segment.read = true; // its rest is in the front segment now
-        this.closeReader();
-        for (const s of this.segments.filter((s) => s.read)) this.remove(s);
-        renameSync(tmp, join(this.dir, segmentName(seq)));
-        return kept;
       }
     }
     this.closeReader();
     for (const s of this.segments.filter((s) => s.read)) this.remove(s);
+    if (frontSeq !== undefined) renameSync(join(this.dir, FRONT_TMP), join(this.dir, segmentName(frontSeq)));
     return kept;
   }
 

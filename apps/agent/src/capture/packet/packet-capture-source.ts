@@ -6,7 +6,7 @@
  * buffer on a short timer (the kernel submits without wakeups) and hands
  * decoded PacketRecords to onPackets in batches.
  */
-import { readNamedCounters, ringBufferBytes, swapFilterSets } from "../kernel-counters.ts";
+import { readNamedCounters, RingCatchUp, ringBufferBytes, swapFilterSets } from "../kernel-counters.ts";
 import { tcCaptureObjectPath } from "@hdrcap/bpf/paths";
 import {
   BpfObject,
@@ -124,8 +124,7 @@ export class PacketCaptureSource {
   private recordsDrained = 0n;
   private recordsMalformed = 0n;
   private closed = false;
-  private ringBytes = 0;
-  private catchUpScheduled = false;
+  private readonly catchUp: RingCatchUp;
 
   private constructor(
     obj: BpfObject,
@@ -133,8 +132,10 @@ export class PacketCaptureSource {
     filter: NormalizedPacketCaptureFilter,
     ifindex: number,
     directions: TcDirection[],
+    ringBytes: number,
   ) {
     this.obj = obj;
+    this.catchUp = new RingCatchUp(ringBytes, () => this.drainNow());
     this.ifname = options.ifname;
     this.ifindex = ifindex;
     this.directions = directions;
@@ -166,8 +167,7 @@ export class PacketCaptureSource {
       obj.setMapMaxEntries("pkt_events", ringBytes);
       if (!options.joinProcesses) for (const p of OWNER_PROGRAMS) obj.setAutoload(p, false);
       obj.load();
-      source = new PacketCaptureSource(obj, options, filter, ifindex, directions);
-      source.ringBytes = ringBytes;
+      source = new PacketCaptureSource(obj, options, filter, ifindex, directions, ringBytes);
       // Filters are in the maps before the first packet runs the program.
       source.writeFilter(filter, normalizePacketFilter({}));
       const s = source;
@@ -244,14 +244,7 @@ export class PacketCaptureSource {
         this.onError(err);
       }
     }
-    // A burst filled a good part of the ring while we decoded: do not wait a whole interval.
-    if (!this.closed && !this.catchUpScheduled && this.ring.pendingBytes() > this.ringBytes / 8) {
-      this.catchUpScheduled = true;
-      setImmediate(() => {
-        this.catchUpScheduled = false;
-        this.drainNow();
-      });
-    }
+    if (!this.closed) this.catchUp.afterDrain(this.ring.pendingBytes());
     return drained;
   }
 

@@ -43,20 +43,13 @@ export class PacketChunkSource {
   private readonly segments = new TcpSegmentDecoder();
   private readonly closedConnIds: string[] = [];
   private readonly sweep: NodeJS.Timeout;
+  private readonly options: PacketChunkSourceOptions;
+  private readonly onError: (err: unknown) => void;
 
   constructor(options: PacketChunkSourceOptions) {
-    const onError = options.onError ?? ((err: unknown) => console.error("packet capture: onChunks failed:", err));
+    this.options = options;
+    this.onError = options.onError ?? ((err: unknown) => console.error("packet capture: onChunks failed:", err));
     this.assembler = new TcpStreamAssembler({ onFlowClosed: (connId) => this.closedConnIds.push(connId) });
-    const deliver = (chunks: CapturedChunk[]) => {
-      try {
-        if (chunks.length) options.onChunks(chunks);
-        if (this.closedConnIds.length) options.onConnectionsClosed?.(this.closedConnIds.slice());
-      } catch (err) {
-        onError(err);
-      } finally {
-        this.closedConnIds.length = 0;
-      }
-    };
     this.packets = PacketCaptureSource.open({
       ifname: options.ifname,
       netns: options.netns,
@@ -67,21 +60,18 @@ export class PacketChunkSource {
       joinProcesses: true,
       drainIntervalMs: options.drainIntervalMs,
       ringBufferBytes: options.ringBufferBytes,
-      onError,
+      onError: this.onError,
       onDrained: (buf, bytes, wallOffsetNs) => {
         const chunks: CapturedChunk[] = [];
         const stats = this.segments.decode(buf, bytes, wallOffsetNs, (s) => this.assembler.pushSegment(s, chunks));
-        deliver(chunks);
+        this.deliver(chunks);
         return stats;
       },
     });
     const idleNs = BigInt(options.idleConnectionSeconds ?? 300) * 1_000_000_000n;
-    this.sweep = setInterval(() => deliver(this.assembler.expireIdle(BigInt(Date.now()) * 1_000_000n - idleNs)), 10_000);
+    this.sweep = setInterval(() => this.deliver(this.assembler.expireIdle(BigInt(Date.now()) * 1_000_000n - idleNs)), 10_000);
     this.sweep.unref();
-    this.deliver = deliver;
   }
-
-  private readonly deliver: (chunks: CapturedChunk[]) => void;
 
   updateFilter(filter: { ports?: number[] }): void {
     this.packets.updateFilter({ ports: filter.ports });
@@ -102,6 +92,18 @@ export class PacketChunkSource {
       recordsDrained: c.recordsDrained,
       recordsMalformed: c.recordsMalformed,
     };
+  }
+
+  /** Chunks first, then the connections that ended with them (the decoder forgets those). */
+  private deliver(chunks: CapturedChunk[]): void {
+    try {
+      if (chunks.length) this.options.onChunks(chunks);
+      if (this.closedConnIds.length) this.options.onConnectionsClosed?.(this.closedConnIds.slice());
+    } catch (err) {
+      this.onError(err);
+    } finally {
+      this.closedConnIds.length = 0;
+    }
   }
 
   /** Drains the ring, delivers what every connection still holds, detaches. */

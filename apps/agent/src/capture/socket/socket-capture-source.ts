@@ -6,7 +6,7 @@
  * onChunks in batches.
  */
 import { httpSockObjectPath } from "@hdrcap/bpf/paths";
-import { readNamedCounters, ringBufferBytes, swapFilterSets } from "../kernel-counters.ts";
+import { readNamedCounters, RingCatchUp, ringBufferBytes, swapFilterSets } from "../kernel-counters.ts";
 import type { CapturedChunk } from "../chunk.ts";
 import {
   BpfObject,
@@ -92,8 +92,7 @@ export class SocketCaptureSource {
   private readonly setMaps: Record<"filter_tgids" | "filter_cgroups" | "filter_ports", BpfMap>;
   private readonly drainBuffer = Buffer.alloc(DRAIN_BUFFER_BYTES);
   private readonly chunkDecoder: ChunkEventDecoder;
-  private ringBytes = DEFAULT_RING_BUFFER_BYTES;
-  private catchUpScheduled = false;
+  private readonly catchUp: RingCatchUp;
   private readonly connIdBase: bigint;
   private readonly onChunks: (chunks: CapturedChunk[]) => void;
   private readonly onConnectionsClosed: ((connIds: string[]) => void) | undefined;
@@ -105,8 +104,9 @@ export class SocketCaptureSource {
   private recordsMalformed = 0n;
   private closed = false;
 
-  private constructor(obj: BpfObject, options: SocketCaptureOptions, filter: NormalizedSocketCaptureFilter) {
+  private constructor(obj: BpfObject, options: SocketCaptureOptions, filter: NormalizedSocketCaptureFilter, ringBytes: number) {
     this.obj = obj;
+    this.catchUp = new RingCatchUp(ringBytes, () => this.drainNow());
     this.onChunks = options.onChunks;
     this.onConnectionsClosed = options.onConnectionsClosed;
     this.onError = options.onError ?? ((err) => console.error("socket capture: onChunks failed:", err));
@@ -137,8 +137,7 @@ export class SocketCaptureSource {
       const ringBytes = ringBufferBytes(options.ringBufferBytes ?? DEFAULT_RING_BUFFER_BYTES);
       obj.setMapMaxEntries("events", ringBytes);
       obj.load();
-      source = new SocketCaptureSource(obj, options, filter);
-      source.ringBytes = ringBytes;
+      source = new SocketCaptureSource(obj, options, filter, ringBytes);
       // Filters are in the maps before the first program runs.
       source.writeFilter(filter, emptyFilter());
       obj.attachAll();
@@ -188,14 +187,7 @@ export class SocketCaptureSource {
       delivered += chunks.length;
       if (bytes < this.drainBuffer.length / 2) break;
     }
-    // A burst filled a good part of the ring while we decoded: do not wait a whole interval.
-    if (!this.closed && !this.catchUpScheduled && this.ring.pendingBytes() > this.ringBytes / 8) {
-      this.catchUpScheduled = true;
-      setImmediate(() => {
-        this.catchUpScheduled = false;
-        this.drainNow();
-      });
-    }
+    if (!this.closed) this.catchUp.afterDrain(this.ring.pendingBytes());
     return delivered;
   }
 
