@@ -16,7 +16,8 @@ import { cpuTimes, peakRssBytes } from "./proc.ts";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const workerBundle = path.join(repoRoot, "bench/dist/hdrcap-worker.js");
-const agentCli = path.join(repoRoot, "apps/agent/dist/main.js");
+/** Diagnostics: HDRCAP_BENCH_AGENT=<main.js> runs the CLI mode with another build (e.g. an earlier commit's). */
+const agentCli = process.env.HDRCAP_BENCH_AGENT ? path.resolve(process.env.HDRCAP_BENCH_AGENT) : path.join(repoRoot, "apps/agent/dist/main.js");
 const bpfBuildDir = path.join(repoRoot, "bpf/build");
 
 export type HdrcapMode = "library" | "library-packet" | "cli";

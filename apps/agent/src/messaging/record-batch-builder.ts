@@ -7,6 +7,7 @@
  */
 import type { HttpRecord } from "@hdrcap/api/records";
 import { MAX_BATCH_RECORDS } from "@hdrcap/api/nats";
+import { RecordJsonEncoder } from "../capture/record-json.ts";
 import { BatchBufferPool } from "./batch-buffer-pool.ts";
 
 export interface BatchLimits {
@@ -64,6 +65,7 @@ export class RecordBatchBuilder {
   /** Room for `{"v":1,"batchId":<id>,"captureId":<id>,"records":[` in front of the records. */
   private readonly headReserve: number;
   private readonly pool: BatchBufferPool;
+  private readonly json = new RecordJsonEncoder();
 
   constructor(
     readonly captureId: string,
@@ -94,7 +96,7 @@ export class RecordBatchBuilder {
   add(records: readonly HttpRecord[]): SealedBatch[] {
     const sealed: SealedBatch[] = [];
     for (const record of records) {
-      const json = JSON.stringify(record);
+      const json = this.json.encode(record);
       const length = Buffer.byteLength(json);
       const size = length + 1; // + the separating comma
       const full =
