@@ -14,7 +14,7 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { sleep } from "./lib/child.ts";
-import { assertCliBuilt, buildWorker, startCapture, type CaptureSession, type CaptureSessionResult } from "./lib/hdrcap-session.ts";
+import { assertCliBuilt, buildWorker, startCapture, type CaptureSession, type CaptureSessionResult, type HdrcapMode } from "./lib/hdrcap-session.ts";
 import { startNginx, type BenchNginx } from "./lib/nginx.ts";
 import { bpfRunStats, cpuSeconds, enableBpfStats } from "./lib/proc.ts";
 import { median, sum } from "./lib/stats.ts";
@@ -22,11 +22,14 @@ import { renderMarkdown, renderText, type Table } from "./lib/table.ts";
 import { startPacketCapture, type PacketCapture, type PacketPipelineResult } from "./lib/tcpdump-tshark.ts";
 import { REQUEST_HEADERS, runWrk, type WrkResult } from "./lib/wrk.ts";
 
-const MODES = ["off", "hdrcap", "hdrcap-packet", "hdrcap-cli", "access-log", "tcpdump+tshark"] as const;
+const MODES = ["off", "hdrcap-floor-attached", "hdrcap-floor-drain", "hdrcap", "hdrcap-floor-packet", "hdrcap-packet", "hdrcap-cli", "access-log", "tcpdump+tshark"] as const;
 type Mode = (typeof MODES)[number];
 
 const MODE_LABEL: Record<Mode, string> = {
   off: "off (baseline)",
+  "hdrcap-floor-attached": "floor: programs attached, every process filtered out",
+  "hdrcap-floor-drain": "floor: capture + drain, no HTTP parsing",
+  "hdrcap-floor-packet": "floor: TC program on lo, every packet filtered out",
   hdrcap: "hdrcap library (counter)",
   "hdrcap-packet": "hdrcap library, packet source (TC on lo)",
   "hdrcap-cli": "hdrcap CLI (ndjson > /dev/null)",
@@ -107,7 +110,7 @@ export async function runCaptureBench(argv: string[]): Promise<void> {
   for (const tool of ["nginx", "wrk", "tcpdump", "tshark"])
     if (!commandExists(tool)) throw new Error(`${tool} not found: apt-get install -y nginx-light wrk tcpdump tshark`);
   if (o.modes.includes("hdrcap-cli")) assertCliBuilt();
-  if (o.modes.includes("hdrcap") || o.modes.includes("hdrcap-packet")) await buildWorker();
+  if (o.modes.some((m) => SESSION_MODE[m] !== undefined && m !== "hdrcap-cli")) await buildWorker();
 
   const workDir = mkdtempSync(path.join(os.tmpdir(), "hdrcap-bench-"));
   chmodSync(workDir, 0o755); // nginx's workers run unprivileged and must reach the page
@@ -170,6 +173,18 @@ export async function runCaptureBench(argv: string[]): Promise<void> {
   }
 }
 
+const SESSION_MODE: Partial<Record<Mode, HdrcapMode>> = {
+  "hdrcap-floor-attached": "floor-attached",
+  "hdrcap-floor-drain": "floor-drain",
+  "hdrcap-floor-packet": "floor-packet-attached",
+  hdrcap: "library",
+  "hdrcap-packet": "library-packet",
+  "hdrcap-cli": "cli",
+};
+
+/** Floor modes capture nothing (attached) or parse nothing (drain): their CPU is per served request. */
+const isFloor = (mode: Mode) => mode.startsWith("hdrcap-floor-");
+
 function url(nginx: BenchNginx, mode: Mode): string {
   const port = mode === "access-log" ? nginx.accessLogPort : nginx.plainPort;
   return `http://127.0.0.1:${port}${nginx.pagePath}`;
@@ -185,9 +200,8 @@ async function runRound(
   live: { session?: CaptureSession; packets?: PacketCapture; restoreStats?: () => void },
 ): Promise<RoundResult> {
   await sleep(300); // let the previous round's sockets and processes settle
-  if (mode === "hdrcap" || mode === "hdrcap-packet" || mode === "hdrcap-cli") {
-    live.session = await startCapture(mode === "hdrcap" ? "library" : mode === "hdrcap-packet" ? "library-packet" : "cli", nginx.plainPort);
-  }
+  const sessionMode = SESSION_MODE[mode];
+  if (sessionMode) live.session = await startCapture(sessionMode, nginx.plainPort);
   if (mode === "tcpdump+tshark") live.packets = await startPacketCapture(nginx.plainPort, workDir);
 
   const handledBefore = await nginx.requestsHandled();
@@ -333,7 +347,7 @@ export function summarize(results: RoundResult[], mode: Mode): ModeSummary {
   if (rs.some((r) => r.hdrcap)) {
     requestsCaptured = total((r) => r.hdrcap!.requests);
     responsesCaptured = total((r) => r.hdrcap!.responses);
-    captureCpuUs = median(rs.map((r) => (r.hdrcap!.cpuSeconds * 1e6) / r.hdrcap!.requests));
+    captureCpuUs = median(rs.map((r) => (r.hdrcap!.cpuSeconds * 1e6) / (isFloor(mode) ? r.served : r.hdrcap!.requests)));
     peakRss = fmtMiB(Math.max(...rs.map((r) => r.hdrcap!.peakRssBytes)));
     const hists = rs.map((r) => r.hdrcap!.visibilityHistogramMs).filter((h): h is number[] => h !== null);
     if (hists.length > 0) {
@@ -410,8 +424,10 @@ function buildTables(all: RoundResult[], o: CaptureBenchOptions): TitledTable[] 
         MODE_LABEL[s.mode],
         String(s.served),
         String(s.completed),
-        Number.isFinite(s.requestsCaptured) ? `${s.requestsCaptured} (${signed(s.requestsCaptured - s.served)})` : "—",
-        Number.isFinite(s.responsesCaptured) ? `${s.responsesCaptured} (${signed(s.responsesCaptured - s.completed)} vs wrk)` : "—",
+        s.mode === "hdrcap-floor-attached" || s.mode === "hdrcap-floor-packet" ? "— (filtered out)"
+        : Number.isFinite(s.requestsCaptured) ? `${s.requestsCaptured}${s.mode === "hdrcap-floor-drain" ? " chunks" : ""} (${signed(s.requestsCaptured - s.served)})` : "—",
+        s.mode === "hdrcap-floor-attached" || s.mode === "hdrcap-floor-packet" ? "—"
+        : Number.isFinite(s.responsesCaptured) ? `${s.responsesCaptured}${s.mode === "hdrcap-floor-drain" ? " chunks" : ""} (${signed(s.responsesCaptured - s.completed)} vs wrk)` : "—",
         s.mode.startsWith("hdrcap") ? `${s.lost} / ${s.truncated} / ${s.malformed} / ${s.resyncs}${s.mode === "hdrcap-cli" ? ` (+${s.outputDropped} dropped at stdout)` : ""}`
         : s.mode === "tcpdump+tshark" ? `${s.packetsDropped} packets dropped` : "—",
         s.visibility,
@@ -487,7 +503,13 @@ function targetVerdicts(all: RoundResult[]): string[] {
   const t = summarize(results, "tcpdump+tshark");
   const lines: string[] = [];
   const verdict = (ok: boolean) => (ok ? "**met**" : "**not met**");
-  if (Number.isFinite(h.rpsRatio)) lines.push(`- Throughput with capture ≥ 0.99× without: ${fmtRatio(h.rpsRatio)} — ${verdict(h.rpsRatio >= 0.99)} (saturated host).`);
+  if (Number.isFinite(h.rpsRatio)) {
+    const floors = (["hdrcap-floor-attached", "hdrcap-floor-packet"] as const)
+      .filter((m) => results.some((r) => r.mode === m))
+      .map((m) => `${MODE_LABEL[m].replace(/^floor: /, "")}: ${fmtRatio(summarize(results, m).rpsRatio)}`);
+    const floorText = floors.length ? `; the floors, programs that capture nothing: ${floors.join(", ")}` : "";
+    lines.push(`- Throughput with capture ≥ 0.99× without: ${fmtRatio(h.rpsRatio)} — ${verdict(h.rpsRatio >= 0.99)} (saturated host${floorText}).`);
+  }
   const paced = all.filter((r) => r.load === "paced");
   if (paced.some((r) => r.mode === "hdrcap")) {
     const p = summarize(paced, "hdrcap");
@@ -570,6 +592,12 @@ the modes are alternated round by round and medians reported.
   **access_log**: a second server block with \`access_log\` of \`$request\`, \`$status\` and six \`$http_*\` variables
   (unbuffered). **tcpdump + tshark**: \`tcpdump -i lo -s 0 -B 32768 -w file.pcap tcp port N\` during the load, then
   \`tshark -r file.pcap -d tcp.port==N,http -Y 'http.request or http.response' -T fields\` with the same headers.
+- **Floors** (the same worker process, to show what each layer of a capture costs by itself): **programs attached,
+  every process filtered out**: the socket source's programs with a process filter only the worker passes, so every
+  syscall of nginx and wrk runs them and leaves at the first check; **capture + drain, no HTTP parsing**: the socket
+  source as the agent runs it, its chunk events drained and decoded but no HTTP parsed (it counts chunks that start a
+  message); **TC program on lo, every packet filtered out**: the packet source's program with a port filter no
+  packet matches. A floor's capturer CPU is per served request.
 - **nginx+wrk CPU µs/req**: utime+stime of the nginx worker and of wrk per completed request. Kernel work done in
   their context (tracepoints, bpf programs, AF_PACKET copies to tcpdump, access-log writes) lands here; "Δ vs off"
   estimates it.

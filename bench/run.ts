@@ -14,11 +14,11 @@ import { runRecordsQueryBench } from "./records-query.ts";
 
 const BENCHMARKS: Record<string, { describe: string; run: (argv: string[]) => Promise<void> }> = {
   capture: {
-    describe: "HTTP header capture on a loaded nginx: off / hdrcap / access_log / tcpdump+tshark",
+    describe: "HTTP header capture on a loaded nginx: off / cost floors / hdrcap / access_log / tcpdump+tshark",
     run: runCaptureBench,
   },
   "agent-memory": {
-    describe: "RSS of the agent daemon (dist/main.js run) idle and under the capture bench's saturated nginx load",
+    describe: "RSS of the agent daemon (dist/main.js run) idle and under the capture bench's saturated (or --delay-ms: paced) nginx load",
     run: runAgentMemoryBench,
   },
   fleet: { describe: "time from POST /v1/captures to every one of N simulated agents running (--agents N, default 100)", run: runFleetBench },

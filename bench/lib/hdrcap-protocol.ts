@@ -16,8 +16,8 @@ export interface WorkerResult {
   /** Worker CPU from ready to after stop() (final drain included). */
   cpuSeconds: number;
   cpuSecondsBeforeStop: number;
-  /** Sampled record visibility delays, histogram by whole milliseconds (last bucket: >= 10 s). */
-  visibilityHistogramMs: number[];
+  /** Sampled record visibility delays, histogram by whole milliseconds (last bucket: >= 10 s); null in the floor modes (no records). */
+  visibilityHistogramMs: number[] | null;
   /** process.memoryUsage() just after stop(): where the RSS is (V8 heap vs buffers). */
   memoryAtStop: NodeJS.MemoryUsage;
 }

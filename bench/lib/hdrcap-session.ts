@@ -20,7 +20,7 @@ const workerBundle = path.join(repoRoot, "bench/dist/hdrcap-worker.js");
 const agentCli = process.env.HDRCAP_BENCH_AGENT ? path.resolve(process.env.HDRCAP_BENCH_AGENT) : path.join(repoRoot, "apps/agent/dist/main.js");
 const bpfBuildDir = path.join(repoRoot, "bpf/build");
 
-export type HdrcapMode = "library" | "library-packet" | "cli";
+export type HdrcapMode = "library" | "library-packet" | "cli" | "floor-attached" | "floor-drain" | "floor-packet-attached";
 
 /** The V8 flags the installed agent runs with (deploy/bundle/hdrcap-agent): measured as it runs. */
 export const AGENT_NODE_FLAGS = ["--max-semi-space-size=4", "--heap-growing-percent=20"];
@@ -79,10 +79,10 @@ export function assertCliBuilt(): void {
 
 export async function startCapture(mode: HdrcapMode, port: number): Promise<CaptureSession> {
   if (mode === "cli") return startCli(port);
-  return startLibrary(port, mode === "library-packet" ? "packet" : "socket");
+  return startLibrary(port, mode === "library-packet" ? "packet" : mode === "library" ? "socket" : mode);
 }
 
-async function startLibrary(port: number, source: "socket" | "packet"): Promise<CaptureSession> {
+async function startLibrary(port: number, source: "socket" | "packet" | Exclude<HdrcapMode, "library" | "library-packet" | "cli">): Promise<CaptureSession> {
   const child = fork(workerBundle, [String(port), source], {
     env: { ...process.env, HDRCAP_BPF_DIR: bpfBuildDir },
     // Diagnostics, e.g. HDRCAP_BENCH_WORKER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof --expose-gc".

@@ -4,16 +4,28 @@
  * by hdrcap-session.ts so its RSS and CPU are those of a real agent, not of
  * tsx. Talks to the bench over the fork IPC channel.
  *
- * argv: <port> [socket|packet]. Messages out: ready, result. Messages in: stop.
+ * argv: <port> [socket|packet|floor-attached|floor-drain|floor-packet-attached]. Messages out: ready, result.
+ * Messages in: stop.
+ *
+ * The floor modes measure what parts of a capture cost on their own:
+ * floor-attached loads and attaches the socket source's programs with a process filter that only
+ * this worker passes (so every syscall of nginx and wrk runs them and leaves at the
+ * first check); floor-drain captures as the agent does and drains and decodes the ring's
+ * chunk events, but parses no HTTP (it counts chunks that start a message);
+ * floor-packet-attached attaches the packet source's TC program to lo with a port filter no
+ * packet matches (every packet runs it and leaves at the port check).
  */
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
-import { HttpCapture } from "../../apps/agent/src/capture/http-capture.ts";
+import { HttpCapture, type HttpCaptureCounters } from "../../apps/agent/src/capture/http-capture.ts";
+import { createHttpDecoderCounters } from "../../apps/agent/src/capture/http/counters.ts";
+import { SocketCaptureSource } from "../../apps/agent/src/capture/socket/socket-capture-source.ts";
 import type { WorkerMessage, WorkerResult } from "./hdrcap-protocol.ts";
 
 const port = Number(process.argv[2]);
+const variant = process.argv[3] ?? "socket";
 // packet: TC on loopback, ingress only (on lo every packet passes egress and ingress).
-const source = process.argv[3] === "packet" ? ({ kind: "packet", ifname: "lo", direction: "ingress" } as const) : ({ kind: "socket" } as const);
+const source = variant === "packet" ? ({ kind: "packet", ifname: "lo", direction: "ingress" } as const) : ({ kind: "socket" } as const);
 const VISIBILITY_SAMPLE_EVERY = 8;
 const visibilityHistogramMs = new Uint32Array(10_001);
 let requests = 0;
@@ -23,9 +35,42 @@ let seen = 0;
 // Diagnostics: HDRCAP_BENCH_RING_MIB=N sizes the ring buffer (default: the agent's).
 const ringMib = Number(process.env.HDRCAP_BENCH_RING_MIB ?? 0);
 
-const capture = HttpCapture.start({
-  source,
-  filter: { ports: [port], role: "server" },
+/** What the bench reads from the capture: HttpCapture, or a floor mode's bare socket source. */
+interface BenchCapture {
+  stop(): void;
+  counters(): HttpCaptureCounters;
+}
+
+function startFloor(): BenchCapture {
+  const filter = variant === "floor-attached" ? { tgids: [process.pid], ports: [port], role: "server" as const } : { ports: [port], role: "server" as const };
+  const src = SocketCaptureSource.open({
+    ...filter,
+    ringBufferBytes: ringMib > 0 ? ringMib * 1024 * 1024 : undefined,
+    borrowChunkData: true,
+    onChunks: (chunks) => {
+      for (const c of chunks) {
+        if (!c.startsMessage) continue;
+        if (c.direction === "ingress") requests++;
+        else responses++;
+      }
+    },
+  });
+  let final: ReturnType<SocketCaptureSource["counters"]> | undefined;
+  const decoder = createHttpDecoderCounters(); // no HTTP decoding here: all zero
+  return {
+    stop() {
+      final = src.counters();
+      src.close();
+    },
+    counters: () => ({ kernel: final ?? src.counters(), decoder, recordsDelivered: requests + responses, recordsOverBudget: 0 }),
+  };
+}
+
+const packetFloor = variant === "floor-packet-attached";
+const capture: BenchCapture = variant.startsWith("floor-") && !packetFloor ? startFloor() : HttpCapture.start({
+  source: packetFloor ? { kind: "packet", ifname: "lo", direction: "ingress" } : source,
+  // Port 1 (tcpmux): nothing on this host talks to it.
+  filter: { ports: [packetFloor ? 1 : port], role: "server" },
   ringBufferBytes: ringMib > 0 ? ringMib * 1024 * 1024 : undefined,
   onRecords: (records) => {
     const now = Date.now();
@@ -74,7 +119,7 @@ process.on("message", (m: { type: string }) => {
     chunksEmitted: Number(c.kernel.chunksEmitted),
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     cpuSecondsBeforeStop: (cpuBeforeStop.user + cpuBeforeStop.system) / 1e6,
-    visibilityHistogramMs: Array.from(visibilityHistogramMs),
+    visibilityHistogramMs: variant.startsWith("floor-") ? null : Array.from(visibilityHistogramMs),
     memoryAtStop: memoryAfterGc(),
   };
   if (profiler && profilePath) {

@@ -49,25 +49,7 @@ describe("RecordJsonEncoder", () => {
 
   it("re-encodes a connection's parts when they change, and reuses them when they do not", () => {
     const encoder = new RecordJsonEncoder();
-    const base: HttpRecord = {
-      ts: "2026-11-25T00:00:00.000Z",
-      connectionId: "7",
-      kind: "request",
-      role: "server",
-      src: { ip: "10.0.0.1", port: 40000 },
-      dst: { ip: "10.0.0.2", port: 80 },
-      pid: 10,
-      comm: "nginx",
-      method: "GET",
-      path: "/",
-      version: "HTTP/1.1",
-      status: null,
-      reason: null,
-      latencyMs: null,
-      headers: [{ name: "Host", value: "a" }],
-      headerBytes: 30,
-      redacted: [],
-    };
+    const base = record("7", 40000);
     const variants: HttpRecord[] = [
       base,
       { ...base, kind: "response", status: 200, reason: "OK", method: null, path: null, latencyMs: 1.25 },
@@ -85,26 +67,30 @@ describe("RecordJsonEncoder", () => {
   it("keeps working past its connection cache bound", () => {
     const encoder = new RecordJsonEncoder();
     for (let i = 0; i < 10_000; i++) {
-      const r: HttpRecord = {
-        ts: "t",
-        connectionId: String(i),
-        kind: "request",
-        role: "server",
-        src: { ip: "::1", port: i % 65536 },
-        dst: { ip: "::1", port: 8080 },
-        pid: 1,
-        comm: "c",
-        method: "GET",
-        path: "/x",
-        version: "HTTP/1.1",
-        status: null,
-        reason: null,
-        latencyMs: null,
-        headers: [],
-        headerBytes: 20,
-        redacted: [],
-      };
+      const r = record(String(i), i % 65536);
       expect(encoder.encode(r)).toBe(JSON.stringify(r));
     }
   });
 });
+
+function record(connectionId: string, srcPort: number): HttpRecord {
+  return {
+    ts: "2026-11-25T00:00:00.000Z",
+    connectionId,
+    kind: "request",
+    role: "server",
+    src: { ip: "10.0.0.1", port: srcPort },
+    dst: { ip: "10.0.0.2", port: 80 },
+    pid: 10,
+    comm: "nginx",
+    method: "GET",
+    path: "/",
+    version: "HTTP/1.1",
+    status: null,
+    reason: null,
+    latencyMs: null,
+    headers: [{ name: "Host", value: "a" }],
+    headerBytes: 30,
+    redacted: [],
+  };
+}

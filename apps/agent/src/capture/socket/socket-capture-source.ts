@@ -78,9 +78,8 @@ export interface SocketCaptureCounters {
 /**
  * One FFI call's worth of records (room for several of the largest, 16 KiB chunks); the drain
  * loops until the ring is (nearly) empty. Each fill is decoded and delivered before the next, so
- * a small fill keeps what it allocates short-lived: with 256 KiB fills the records of a fill
- * (≈ 700) outlived young-generation collections while a consumer encoded them, and the CLI's
- * heap peaked ≈ 11 MiB higher under the capture bench's load (see docs/benchmarks.md).
+ * a small fill keeps what it allocates short-lived: with 256 KiB fills (≈ 700 records each) the
+ * CLI's heap peaked ≈ 11 MiB higher under the capture bench's load (see docs/benchmarks.md).
  */
 const DRAIN_BUFFER_BYTES = 64 * 1024;
 const DEFAULT_RING_BUFFER_BYTES = 4 * 1024 * 1024;
