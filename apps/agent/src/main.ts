@@ -41,6 +41,11 @@ program
   .option("--http", "capture HTTP/1.x (the default and, for now, only protocol)", true)
   .addOption(new Option("--source <source>", "socket: syscalls of every process (default); packet: TC on --interface").choices(["socket", "packet"]).default("socket"))
   .option("--interface <ifname>", "interface for --source packet")
+  .addOption(
+    new Option("--direction <direction>", "--source packet: hooks to attach (on lo every packet passes both: ingress alone sees each once)")
+      .choices(["ingress", "egress", "both"])
+      .default("both"),
+  )
   .option("--port <ports>", "local or remote port (repeatable, comma-separated)", intList("port"))
   .option("--pid <pids>", "process ids (repeatable, comma-separated)", intList("pid"))
   .option("--comm <prefix>", "process name prefix")
@@ -66,6 +71,7 @@ program
     async (opts: {
       source: "socket" | "packet";
       interface?: string;
+      direction: "ingress" | "egress" | "both";
       port?: number[];
       pid?: number[];
       comm?: string;
@@ -107,7 +113,7 @@ program
       };
       if (opts.source === "packet" && !opts.interface) throw new Error("--source packet needs --interface <ifname>");
       capture = Capture.start({
-        source: opts.source === "packet" ? { kind: "packet", ifname: opts.interface! } : { kind: "socket" },
+        source: opts.source === "packet" ? { kind: "packet", ifname: opts.interface!, direction: opts.direction } : { kind: "socket" },
         filter: {
           ports: opts.port,
           tgids: opts.pid,

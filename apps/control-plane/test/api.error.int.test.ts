@@ -29,6 +29,17 @@ describe("bad input gets a clear 400 naming the field", () => {
     expect(res.body.error.issues[0].path).toBe("body.expiresAt");
   });
 
+  it("refuses process filters on a packet-source capture, naming each field", async () => {
+    const body = { name: "x", source: { kind: "packet", interface: "eth0" }, filter: { pids: [1], comm: "nginx", role: "server" } };
+    const res = await h.call("POST", "/v1/captures", { key: h.operatorKey, body });
+    expect(res.status).toBe(400);
+    expect(res.body.error.issues.map((i: { path: string }) => i.path).sort()).toEqual(["body.filter.comm", "body.filter.pids"]);
+    expect(res.body.error.message).toContain("socket");
+    // The same filter with the socket source is fine.
+    const ok = await h.call("POST", "/v1/captures", { key: h.operatorKey, body: { ...body, source: { kind: "socket" } } });
+    expect(ok.status).toBe(201);
+  });
+
   it("reports malformed JSON as a body error", async () => {
     const res = await h.call("POST", "/v1/api-keys", { key: h.operatorKey, rawBody: "{nope", headers: { "content-type": "application/json" } });
     expect(res.status).toBe(400);

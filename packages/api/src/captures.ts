@@ -86,6 +86,13 @@ export const createCaptureInputSchema = z
     limits: captureLimitsSchema.default({ captureBytes: 4096 }),
   })
   .strict()
+  .superRefine((input, ctx) => {
+    // A TC hook knows a packet's process only on egress: process filters need the socket source.
+    if (input.source.kind !== "packet") return;
+    const message = "process filters need source.kind socket (packets carry no process on ingress)";
+    if (input.filter.pids?.length) ctx.addIssue({ code: "custom", path: ["filter", "pids"], message });
+    if (input.filter.comm !== undefined) ctx.addIssue({ code: "custom", path: ["filter", "comm"], message });
+  })
   .meta({ id: "CreateCaptureInput" });
 export type CreateCaptureInput = z.infer<typeof createCaptureInputSchema>;
 

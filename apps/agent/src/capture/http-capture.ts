@@ -56,8 +56,12 @@ export class HttpCapture {
   private readonly timers: NodeJS.Timeout[] = [];
   private finalKernelCounters: SocketCaptureCounters | undefined;
 
+  /** Packet source: what its kernel filter cannot check (role, local/remote port), applied to chunks. */
+  private packetFilter: ((chunk: CapturedChunk) => boolean) | null = null;
+
   private constructor(options: HttpCaptureOptions) {
     this.options = options;
+    if (options.source?.kind === "packet") this.packetFilter = packetChunkFilter(options.filter);
     this.decoder = new HttpDecoder({ policy: createHeaderPolicy(options.policy ?? { redactMode: "mask" }) });
     const source = options.source ?? { kind: "socket" };
     this.source =
@@ -66,13 +70,13 @@ export class HttpCapture {
             ifname: source.ifname,
             netns: source.netns,
             direction: source.direction,
-            ports: options.filter.ports,
+            ports: kernelPacketPorts(options.filter),
             payloadBytes: options.filter.captureBytes ?? 4096,
             drainIntervalMs: options.drainIntervalMs,
             ringBufferBytes: options.ringBufferBytes,
             idleConnectionSeconds: options.idleConnectionSeconds,
             // As with the socket source: the decoder copies the bytes it keeps.
-            onChunks: (chunks) => this.onChunks(chunks),
+            onChunks: (chunks) => this.onChunks(this.packetFilter === null ? chunks : chunks.filter(this.packetFilter)),
             onConnectionsClosed: (connIds) => {
               for (const connId of connIds) this.decoder.closeConnection(connId);
             },
@@ -113,6 +117,12 @@ export class HttpCapture {
   }
 
   updateFilter(filter: SocketCaptureFilter): void {
+    if (this.source instanceof PacketChunkSource) {
+      const next = packetChunkFilter(filter); // throws before anything changes
+      this.source.updateFilter({ ports: kernelPacketPorts(filter) });
+      this.packetFilter = next;
+      return;
+    }
     this.source.updateFilter(filter);
   }
 
@@ -162,4 +172,30 @@ export class HttpCapture {
     }
     if (max !== undefined && this.recordsDelivered >= max) this.stopBecause("max-records");
   }
+}
+
+/**
+ * The packet source's kernel filter knows ports on either side only. A filter on local or remote
+ * ports alone is narrowed there to those ports on either side, then checked exactly per chunk.
+ */
+function kernelPacketPorts(filter: SocketCaptureFilter): number[] | undefined {
+  if (filter.ports?.length) return filter.ports;
+  const sided = [...(filter.localPorts ?? []), ...(filter.remotePorts ?? [])];
+  return sided.length ? sided : undefined;
+}
+
+/**
+ * What of a filter the packet source checks in the agent: role (learnt from the handshake, as the
+ * socket source learns it from connect/accept: a connection of unknown role never matches a role)
+ * and local/remote ports. Process filters are refused: a TC hook knows a packet's process only on
+ * egress, so they cannot be applied to both directions of a connection.
+ */
+export function packetChunkFilter(filter: SocketCaptureFilter): ((chunk: CapturedChunk) => boolean) | null {
+  if (filter.tgids?.length || filter.cgroupIds?.length || filter.comm)
+    throw new RangeError("process filters (pids, cgroups, comm) need the socket source: packets carry no process on ingress");
+  const role = filter.role === undefined || filter.role === "any" ? null : filter.role;
+  const local = filter.localPorts?.length ? new Set(filter.localPorts) : null;
+  const remote = filter.remotePorts?.length ? new Set(filter.remotePorts) : null;
+  if (role === null && local === null && remote === null) return null;
+  return (c) => (role === null || c.role === role) && (local === null || local.has(c.local.port)) && (remote === null || remote.has(c.remote.port));
 }

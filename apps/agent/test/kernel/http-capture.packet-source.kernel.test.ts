@@ -47,4 +47,36 @@ describe("HttpCapture with source: packet", () => {
       capture.stop();
     }
   });
+
+  it("applies the role filter to both sides of a loopback connection, and refuses process filters", async () => {
+    const port = 18_311;
+    const run = async (role: "server" | "any") => {
+      const records: HttpRecord[] = [];
+      const capture = HttpCapture.start({
+        // On lo each packet passes both hooks: the client's and the server's flows are both seen.
+        source: { kind: "packet", ifname: "lo", netns: net.a, direction: "both" },
+        filter: { ports: [port], role },
+        onRecords: (r) => records.push(...r),
+        drainIntervalMs: 10,
+      });
+      const server = await net.peer(net.a, ["http-server", "127.0.0.1", String(port)]);
+      try {
+        net.exec(net.a, "curl", ["-sS", "-o", "/dev/null", `http://127.0.0.1:${port}/role-${role}`]);
+        await server.waitFor((l) => l.url === `/role-${role}`);
+        const want = role === "any" ? 4 : 2;
+        const deadline = Date.now() + 5000;
+        while (records.length < want && Date.now() < deadline) await sleep(50);
+        await sleep(200); // anything beyond `want` would arrive by now
+      } finally {
+        server.stop();
+        capture.stop();
+      }
+      return records.map((r) => `${r.role} ${r.kind}`).sort();
+    };
+    expect(await run("any")).toEqual(["client request", "client response", "server request", "server response"]);
+    expect(await run("server")).toEqual(["server request", "server response"]);
+    expect(() =>
+      HttpCapture.start({ source: { kind: "packet", ifname: "lo", netns: net.a }, filter: { ports: [port], tgids: [1] }, onRecords: () => {} }),
+    ).toThrow(/need the socket source/);
+  });
 });
