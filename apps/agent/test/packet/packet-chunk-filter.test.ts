@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { CapturedChunk } from "../../src/capture/chunk.ts";
-import { packetChunkFilter } from "../../src/capture/http-capture.ts";
+import { packetChunkFilter } from "../../src/capture/packet/packet-chunk-filter.ts";
 
 const chunk = (role: CapturedChunk["role"], localPort: number, remotePort: number) =>
   ({ role, local: { ip: "127.0.0.1", port: localPort }, remote: { ip: "127.0.0.1", port: remotePort } }) as CapturedChunk;
