@@ -67,8 +67,11 @@ program
   .option("--max-records <n>", "stop after this many records", (v) => Number(v))
   .option("--duration <seconds>", "stop after this long", (v) => Number(v))
   .addOption(new Option("--format <format>", "output format").choices(["ndjson", "text"]).default("ndjson"))
+  .option("--progress", "live status line on stderr (default when stderr is a terminal)")
+  .option("--no-progress", "no live status line")
   .action(
     async (opts: {
+      progress?: boolean;
       source: "socket" | "packet";
       interface?: string;
       direction: "ingress" | "egress" | "both";
@@ -86,11 +89,12 @@ program
       duration?: number;
       format: "ndjson" | "text";
     }) => {
-      const [{ HttpCapture: Capture }, { RecordOutput }, { formatRecordText }, { RecordJsonEncoder }] = await Promise.all([
+      const [{ HttpCapture: Capture }, { RecordOutput }, { formatRecordText }, { RecordJsonEncoder }, { CaptureProgress }] = await Promise.all([
         import("./capture/http-capture.ts"),
         import("./cli/record-output.ts"),
         import("./cli/format-record.ts"),
         import("./capture/record-json.ts"),
+        import("./cli/capture-progress.ts"),
       ]);
       const json = new RecordJsonEncoder();
       // Bounded stdout: a slow reader costs dropped (counted) records, never memory or the capture itself.
@@ -102,9 +106,13 @@ program
       });
       let capture: HttpCapture | undefined;
       let finishing = false;
+      const progress = (opts.progress ?? process.stderr.isTTY === true)
+        ? new CaptureProgress(process.stderr, () => ({ capture: capture!.counters(), output: output.counters() }))
+        : null;
       const finish = (reason: string) => {
         if (!capture || finishing) return;
         finishing = true;
+        progress?.stop();
         capture.stop(); // the last records go to the output here
         void output.flush(OUTPUT_FLUSH_TIMEOUT_MS).then(() => {
           printSummary(capture!.counters(), reason, output.counters());
@@ -136,6 +144,7 @@ program
       // The capture's own timers do not hold the process open; this one does, until finish().
       setInterval(() => {}, 1 << 30);
       process.stderr.write(`hdrcap-agent: capturing HTTP (${describeFilter(opts)}); Ctrl-C to stop\n`);
+      progress?.start();
       process.once("SIGINT", () => finish("interrupted"));
       process.once("SIGTERM", () => finish("terminated"));
     },

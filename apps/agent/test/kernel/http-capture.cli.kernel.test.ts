@@ -109,6 +109,26 @@ describe("hdrcap-agent capture (built CLI)", { timeout: 60_000 }, () => {
     expect(stderr).toContain("decoder:  0 malformed, 0 oversize, 0 resyncs, 0 gaps");
   });
 
+  it("shows a live status line with --progress and erases it before the summary", async () => {
+    const server = await startRawServer("127.0.0.1", () => Buffer.from("HTTP/1.1 204 No Content\r\n\r\n"));
+    cleanups.add(() => server.close());
+    const agent = await startAgent(["--port", String(server.port), "--progress"]);
+    const client = await rawConnect("127.0.0.1", server.port);
+    cleanups.add(() => client.close());
+    for (let i = 0; i < 3; i++) {
+      await client.write(Buffer.from(`GET /p${i} HTTP/1.1\r\nHost: hck-progress\r\n\r\n`));
+      await client.waitCount("204 No Content", i + 1);
+    }
+    // Both ends of each exchange are captured (role any): 12 records, shown within the next refresh.
+    const deadline = Date.now() + 5_000;
+    while (!agent.stderr().includes("· 12 records (") && Date.now() < deadline) await sleep(100);
+    agent.child.kill("SIGINT");
+    expect(await agent.exited).toEqual({ code: 0, signal: null });
+    const stderr = agent.stderr();
+    expect(stderr).toMatch(/\r\x1b\[2K\d+ s · 12 records \(\d+\/s\) · 0 lost in kernel · 0 truncated · 0 malformed · 0 dropped at stdout/);
+    expect(stderr).toContain("\r\x1b[2Khdrcap-agent: stopped (interrupted)");
+  });
+
   it("drops and counts records when its stdout reader stops reading, and still captures everything", async () => {
     const response = Buffer.from(`HTTP/1.1 200 OK\r\nX-Pad: ${"p".repeat(6000)}\r\nContent-Length: 0\r\n\r\n`);
     const server = await startRawServer("127.0.0.1", () => response);
