@@ -588,7 +588,8 @@ the modes are alternated round by round and medians reported.
   against that round's baseline, then the median is taken.
 - **off**: \`access_log off\`, no capture. **hdrcap library**: a separate Node process embedding \`HttpCapture\`
   (bundled like the agent) with filter \`{ ports: [port], role: "server" }\`, records counted (1 in 8 timestamped for
-  visibility). **hdrcap CLI**: \`hdrcap-agent capture --port N --role server --format ndjson > /dev/null\`.
+  visibility); its packet source attaches to lo's ingress only (each packet once: requests on nginx's end, responses
+  on wrk's, so with \`role: "any"\`). **hdrcap CLI**: \`hdrcap-agent capture --port N --role server --format ndjson > /dev/null\`.
   **access_log**: a second server block with \`access_log\` of \`$request\`, \`$status\` and six \`$http_*\` variables
   (unbuffered). **tcpdump + tshark**: \`tcpdump -i lo -s 0 -B 32768 -w file.pcap tcp port N\` during the load, then
   \`tshark -r file.pcap -d tcp.port==N,http -Y 'http.request or http.response' -T fields\` with the same headers.

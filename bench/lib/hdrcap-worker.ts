@@ -69,8 +69,9 @@ function startFloor(): BenchCapture {
 const packetFloor = variant === "floor-packet-attached";
 const capture: BenchCapture = variant.startsWith("floor-") && !packetFloor ? startFloor() : HttpCapture.start({
   source: packetFloor ? { kind: "packet", ifname: "lo", direction: "ingress" } : source,
-  // Port 1 (tcpmux): nothing on this host talks to it.
-  filter: { ports: [packetFloor ? 1 : port], role: "server" },
+  // Port 1 (tcpmux): nothing on this host talks to it. The packet source sees lo's packets once, on ingress:
+  // requests on nginx's end of a connection, responses on wrk's, so it takes either role (each message once).
+  filter: { ports: [packetFloor ? 1 : port], role: variant === "socket" ? "server" : "any" },
   ringBufferBytes: ringMib > 0 ? ringMib * 1024 * 1024 : undefined,
   onRecords: (records) => {
     const now = Date.now();
