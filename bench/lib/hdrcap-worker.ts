@@ -24,8 +24,9 @@ import type { WorkerMessage, WorkerResult } from "./hdrcap-protocol.ts";
 
 const port = Number(process.argv[2]);
 const variant = process.argv[3] ?? "socket";
+const packetFloor = variant === "floor-packet-attached";
 // packet: TC on loopback, ingress only (on lo every packet passes egress and ingress).
-const source = variant === "packet" ? ({ kind: "packet", ifname: "lo", direction: "ingress" } as const) : ({ kind: "socket" } as const);
+const source = variant === "packet" || packetFloor ? ({ kind: "packet", ifname: "lo", direction: "ingress" } as const) : ({ kind: "socket" } as const);
 const VISIBILITY_SAMPLE_EVERY = 8;
 const visibilityHistogramMs = new Uint32Array(10_001);
 let requests = 0;
@@ -66,9 +67,8 @@ function startFloor(): BenchCapture {
   };
 }
 
-const packetFloor = variant === "floor-packet-attached";
 const capture: BenchCapture = variant.startsWith("floor-") && !packetFloor ? startFloor() : HttpCapture.start({
-  source: packetFloor ? { kind: "packet", ifname: "lo", direction: "ingress" } : source,
+  source,
   // Port 1 (tcpmux): nothing on this host talks to it. The packet source sees lo's packets once, on ingress:
   // requests on nginx's end of a connection, responses on wrk's, so it takes either role (each message once).
   filter: { ports: [packetFloor ? 1 : port], role: variant === "socket" ? "server" : "any" },

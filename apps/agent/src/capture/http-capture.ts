@@ -9,7 +9,6 @@ import type { CapturedChunk } from "./chunk.ts";
 import { createHeaderPolicy, type HeaderPolicyOptions } from "./http/header-policy.ts";
 import { HttpDecoder } from "./http/http-decoder.ts";
 import type { HttpDecoderCounters } from "./http/counters.ts";
-import { kernelPacketPorts, packetChunkFilter } from "./packet/packet-chunk-filter.ts";
 import { PacketChunkSource } from "./packet/packet-chunk-source.ts";
 import { SocketCaptureSource, type SocketCaptureCounters, type SocketCaptureFilter } from "./socket/socket-capture-source.ts";
 
@@ -57,12 +56,8 @@ export class HttpCapture {
   private readonly timers: NodeJS.Timeout[] = [];
   private finalKernelCounters: SocketCaptureCounters | undefined;
 
-  /** Packet source: what its kernel filter cannot check (role, local/remote port), applied to chunks. */
-  private packetFilter: ((chunk: CapturedChunk) => boolean) | null = null;
-
   private constructor(options: HttpCaptureOptions) {
     this.options = options;
-    if (options.source?.kind === "packet") this.packetFilter = packetChunkFilter(options.filter);
     this.decoder = new HttpDecoder({ policy: createHeaderPolicy(options.policy ?? { redactMode: "mask" }) });
     const source = options.source ?? { kind: "socket" };
     this.source =
@@ -71,13 +66,13 @@ export class HttpCapture {
             ifname: source.ifname,
             netns: source.netns,
             direction: source.direction,
-            ports: kernelPacketPorts(options.filter),
+            filter: options.filter,
             payloadBytes: options.filter.captureBytes ?? 4096,
             drainIntervalMs: options.drainIntervalMs,
             ringBufferBytes: options.ringBufferBytes,
             idleConnectionSeconds: options.idleConnectionSeconds,
             // As with the socket source: the decoder copies the bytes it keeps.
-            onChunks: (chunks) => this.onChunks(this.packetFilter === null ? chunks : chunks.filter(this.packetFilter)),
+            onChunks: (chunks) => this.onChunks(chunks),
             onConnectionsClosed: (connIds) => {
               for (const connId of connIds) this.decoder.closeConnection(connId);
             },
@@ -118,12 +113,6 @@ export class HttpCapture {
   }
 
   updateFilter(filter: SocketCaptureFilter): void {
-    if (this.source instanceof PacketChunkSource) {
-      const next = packetChunkFilter(filter); // throws before anything changes
-      this.source.updateFilter({ ports: kernelPacketPorts(filter) });
-      this.packetFilter = next;
-      return;
-    }
     this.source.updateFilter(filter);
   }
 
@@ -174,4 +163,3 @@ export class HttpCapture {
     if (max !== undefined && this.recordsDelivered >= max) this.stopBecause("max-records");
   }
 }
-

@@ -9,11 +9,14 @@
  * PacketRecord per packet), chunks borrow the payload bytes from the drain buffer and
  * are handed to onChunks before the next fill reuses it (as with the socket source's
  * borrowChunkData: a consumer copies what it keeps), then the ids of connections that
- * ended go to onConnectionsClosed.
+ * ended go to onConnectionsClosed. Of the capture's filter, the TC program checks ports;
+ * role and local/remote ports are checked per chunk here (packet-chunk-filter.ts).
  */
 import type { CapturedChunk } from "../chunk.ts";
 import type { SocketCaptureCounters } from "../socket/socket-capture-source.ts";
+import type { SocketCaptureFilter } from "../socket/socket-filter.ts";
 import { PacketCaptureSource, type PacketDirectionOption } from "./packet-capture-source.ts";
+import { kernelPacketPorts, packetChunkFilter } from "./packet-chunk-filter.ts";
 import { TcpSegmentDecoder } from "./packet-record.ts";
 import { TcpStreamAssembler } from "./tcp-stream-assembler.ts";
 
@@ -21,7 +24,8 @@ export interface PacketChunkSourceOptions {
   ifname: string;
   netns?: string;
   direction?: PacketDirectionOption;
-  ports?: number[];
+  /** The HTTP capture's filter; process filters (tgids, cgroups, comm) are refused. */
+  filter: SocketCaptureFilter;
   /** Payload bytes copied per packet (the TC program copies at most 4096). */
   payloadBytes: number;
   /** Chunks in stream order per connection direction; their data is valid only during the call. */
@@ -45,16 +49,19 @@ export class PacketChunkSource {
   private readonly sweep: NodeJS.Timeout;
   private readonly options: PacketChunkSourceOptions;
   private readonly onError: (err: unknown) => void;
+  /** What the kernel's port filter cannot check; null: nothing. */
+  private keep: ((chunk: CapturedChunk) => boolean) | null;
 
   constructor(options: PacketChunkSourceOptions) {
     this.options = options;
+    this.keep = packetChunkFilter(options.filter); // throws before anything is loaded
     this.onError = options.onError ?? ((err: unknown) => console.error("packet capture: onChunks failed:", err));
     this.assembler = new TcpStreamAssembler({ onFlowClosed: (connId) => this.closedConnIds.push(connId) });
     this.packets = PacketCaptureSource.open({
       ifname: options.ifname,
       netns: options.netns,
       direction: options.direction ?? "both",
-      ports: options.ports,
+      ports: kernelPacketPorts(options.filter),
       protocols: ["tcp"],
       payloadBytes: Math.min(options.payloadBytes, 4096),
       joinProcesses: true,
@@ -73,8 +80,10 @@ export class PacketChunkSource {
     this.sweep.unref();
   }
 
-  updateFilter(filter: { ports?: number[] }): void {
-    this.packets.updateFilter({ ports: filter.ports });
+  updateFilter(filter: SocketCaptureFilter): void {
+    const keep = packetChunkFilter(filter); // throws before anything changes
+    this.packets.updateFilter({ ports: kernelPacketPorts(filter) });
+    this.keep = keep;
   }
 
   counters(): SocketCaptureCounters {
@@ -97,7 +106,8 @@ export class PacketChunkSource {
   /** Chunks first, then the connections that ended with them (the decoder forgets those). */
   private deliver(chunks: CapturedChunk[]): void {
     try {
-      if (chunks.length) this.options.onChunks(chunks);
+      const kept = this.keep === null ? chunks : chunks.filter(this.keep);
+      if (kept.length) this.options.onChunks(kept);
       if (this.closedConnIds.length) this.options.onConnectionsClosed?.(this.closedConnIds.slice());
     } catch (err) {
       this.onError(err);
